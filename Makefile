@@ -1,0 +1,41 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Both create .venv/ in the repo root and install everything they need.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEB_PKGS := ffmpeg espeak-ng
+
+.PHONY: demo test install sysdeps bench clean
+
+$(STAMP): pyproject.toml Makefile
+	@$(MAKE) --no-print-directory sysdeps
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "torch==2.13.0" "safetensors>=0.4" "pytest>=8"
+	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps "mediapipe==0.10.21"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages (ffmpeg CLI for inspection, espeak-ng for TTS); only when root.
+sysdeps:
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
+	else echo "not root: skipping Debian packages ($(DEB_PKGS))"; fi
+
+demo: $(STAMP)
+	$(BIN)/python scripts/make_demo_inputs.py out/demo_inputs
+	$(BIN)/talkinghead animate --source out/demo_inputs/portrait.png --driving out/demo_inputs/driving.mp4 -o out/demo.mp4
+	@echo "demo written to out/demo.mp4"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_pipeline.py
+
+clean:
+	rm -rf $(VENV) out

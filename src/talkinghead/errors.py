@@ -1,0 +1,27 @@
+"""User-facing errors. The CLI prints ``str(err)`` on one line and exits with code 2."""
+from __future__ import annotations
+
+import os
+
+
+class TalkingHeadError(Exception):
+    """Base class for errors that are the user's input or environment, not a bug."""
+
+    exit_code = 2
+
+    def __init__(self, path: str | os.PathLike | None, reason: str):
+        self.path = None if path is None else os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+
+class InputError(TalkingHeadError):
+    """An input file is missing, unreadable, truncated, unsupported or unusable (e.g. no face)."""
+
+
+class OutputError(TalkingHeadError):
+    """An output path cannot be written."""
+
+
+class ConfigError(TalkingHeadError):
+    """A configuration is invalid (unknown key, bad value)."""

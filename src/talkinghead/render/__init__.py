@@ -1,0 +1,1 @@
+"""Renderers turn a prepared source face plus target landmarks into output crops."""
