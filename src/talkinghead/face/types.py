@@ -41,35 +41,61 @@ class FaceLandmarks:
 
 @dataclass
 class HeadPose:
-    """Weak-perspective head pose: ``p_img = scale * (R @ X_canon)[:2] + t``.
+    """Weak-perspective head pose: ``p_img = scale * (R @ X_canon) + (tx, ty, tz)``.
 
     ``rotation`` maps the canonical (pose-free) face frame to camera axes; canonical axes are
-    x = subject's left-to-right as seen in the image (image right), y = down, z = into the image.
+    x = subject's right eye -> left eye (image right in a frontal view), y = down (forehead -> chin),
+    z = x cross y = into the image. ``translation`` is the image position (px) of the canonical
+    origin (the centre of the rigid landmarks); ``tz`` is the depth offset (px) of that origin in
+    mediapipe's z (whose origin is arbitrary), so :meth:`project` and :meth:`unproject` are exact
+    inverses on all three coordinates. ``scale`` is px per canonical unit (= inter-ocular distance
+    in px for a frontal face).
+
+    Euler angles (:meth:`euler_deg`, :meth:`rotation_from_euler`), degrees, Z-Y-X Tait-Bryan order
+    ``R = Rz(roll) @ Ry(-yaw) @ Rx(pitch)`` (pitch applied in the face frame first, roll last about
+    the viewing axis), where Rx, Ry, Rz are the right-handed rotations about the camera axes
+    (x right, y down, z into the image):
+        yaw > 0   the face turns towards image right (the subject turns to their own left),
+        pitch > 0 the face looks down,
+        roll > 0  the face tilts clockwise in the image (the eye line's image-right end goes down).
     """
 
-    rotation: np.ndarray  # (3, 3)
+    rotation: np.ndarray  # (3, 3), proper rotation (det = +1)
     translation: np.ndarray  # (2,) px
     scale: float  # px per canonical unit
+    tz: float = 0.0  # px, depth offset of the canonical origin (z only)
 
     def project(self, X: np.ndarray) -> np.ndarray:
         """Project canonical points (N, 3) to image (N, 3): x, y in px and z scaled alike."""
-        P = self.scale * (X @ self.rotation.T)
+        P = self.scale * (np.asarray(X, np.float64) @ self.rotation.T)
         P[:, :2] += self.translation
+        P[:, 2] += self.tz
         return P
 
     def unproject(self, P: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`project` for image points (N, 3) -> canonical (N, 3)."""
-        Q = P.astype(np.float64).copy()
+        Q = np.asarray(P, np.float64).copy()
         Q[:, :2] -= self.translation
+        Q[:, 2] -= self.tz
         return (Q / self.scale) @ self.rotation
 
     def euler_deg(self) -> tuple[float, float, float]:
-        """(yaw, pitch, roll) in degrees; yaw > 0 turns the face towards image right."""
+        """(yaw, pitch, roll) in degrees, convention in the class docstring."""
         R = self.rotation
-        yaw = np.degrees(np.arcsin(np.clip(R[0, 2], -1, 1)))
-        pitch = np.degrees(np.arctan2(-R[1, 2], R[2, 2]))
-        roll = np.degrees(np.arctan2(-R[0, 1], R[0, 0]))
+        yaw = np.degrees(np.arcsin(np.clip(R[2, 0], -1.0, 1.0)))
+        pitch = np.degrees(np.arctan2(R[2, 1], R[2, 2]))
+        roll = np.degrees(np.arctan2(R[1, 0], R[0, 0]))
         return float(yaw), float(pitch), float(roll)
+
+    @staticmethod
+    def rotation_from_euler(yaw: float, pitch: float, roll: float) -> np.ndarray:
+        """(3, 3) rotation for (yaw, pitch, roll) in degrees; inverse of :meth:`euler_deg`."""
+        y, p, r = np.radians([yaw, pitch, roll])
+        cy, sy, cp, sp, cr, sr = np.cos(y), np.sin(y), np.cos(p), np.sin(p), np.cos(r), np.sin(r)
+        Rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+        Ry = np.array([[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])  # = Ry_standard(-yaw)
+        Rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+        return Rz @ Ry @ Rx
 
 
 @dataclass

@@ -1,0 +1,99 @@
+"""Video driver: a driving clip -> one :class:`Motion` per frame (pass 1 of the pipeline).
+
+Landmarks come from mediapipe's tracker, are smoothed with a One-Euro filter (no jitter when
+still, little lag on fast motion), and frames where no face is found hold the last good motion
+and then ease back towards the reference (so a lost face never makes the portrait jump).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from talkinghead.errors import InputError
+from talkinghead.face.mesh import TrackingFaceMesh
+from talkinghead.face.smoothing import LandmarkSmoother
+from talkinghead.face.types import HeadPose
+from talkinghead.io.video import VideoInfo, VideoReader
+from talkinghead.motion.extract import motion_from_landmarks, summaries
+from talkinghead.motion.types import Motion
+
+HOLD_SECONDS = 0.3  # hold the last good motion this long before easing back
+EASE_SECONDS = 0.5  # time constant of the ease back towards the reference
+
+
+@dataclass
+class DriverTrack:
+    """Per-frame driver motion plus the smoothed landmarks (None where no face was found)."""
+
+    info: VideoInfo
+    motions: list[Motion]
+    points: list[np.ndarray | None]  # (478, 3) smoothed image px, or None
+    found: np.ndarray  # (T,) bool
+
+    @property
+    def fps(self) -> float:
+        return self.info.fps
+
+
+def _blend(a: Motion, b: Motion, w: float) -> Motion:
+    """(1 - w) a + w b, rotation by projecting the blended matrix back onto SO(3)."""
+    R = (1 - w) * a.pose.rotation + w * b.pose.rotation
+    U, _, Vt = np.linalg.svd(R)
+    R = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
+    pose = HeadPose(R, (1 - w) * a.pose.translation + w * b.pose.translation,
+                    (1 - w) * a.pose.scale + w * b.pose.scale, (1 - w) * a.pose.tz + w * b.pose.tz)
+    canon = ((1 - w) * a.canonical + w * b.canonical).astype(np.float32)
+    eyes, gaze, mouth = summaries(canon)
+    return Motion(pose, canon, eyes, gaze, mouth, valid=False)
+
+
+def fill_missing(motions: list[Motion | None], fps: float, reference: Motion) -> list[Motion]:
+    """Hold the last good motion for HOLD_SECONDS, then ease exponentially back to ``reference``."""
+    out: list[Motion] = []
+    last, missing = None, 0
+    hold, tau = HOLD_SECONDS * fps, max(EASE_SECONDS * fps, 1.0)
+    for m in motions:
+        if m is not None:
+            last, missing = m, 0
+            out.append(m)
+            continue
+        missing += 1
+        base = last if last is not None else reference
+        w = 0.0 if missing <= hold else 1.0 - np.exp(-(missing - hold) / tau)
+        out.append(_blend(base, reference, float(w)))
+    return out
+
+
+def track_driver(path: str | os.PathLike, face_index: int | None = None, progress: bool = False,
+                 max_frames: int | None = None) -> DriverTrack:
+    """Pass 1 over the driving clip: landmarks -> smoothed -> motions (constant memory per frame)."""
+    raw: list[Motion | None] = []
+    pts: list[np.ndarray | None] = []
+    smoother = LandmarkSmoother()
+    with VideoReader(path) as reader, TrackingFaceMesh(face_index=face_index) as tracker:
+        info = reader.info
+        fps = info.fps or 25.0
+        bar = tqdm(total=info.n_frames, desc="tracking driver", unit="f", disable=not progress, leave=False)
+        for i, frame in enumerate(reader):
+            if max_frames is not None and i >= max_frames:
+                break
+            face = tracker.track(frame)
+            if face is None:
+                smoother.reset()
+                raw.append(None)
+                pts.append(None)
+            else:
+                p = smoother(face.points, i / fps)
+                raw.append(motion_from_landmarks(p))
+                pts.append(p.astype(np.float32))
+            bar.update(1)
+        bar.close()
+    found = np.array([m is not None for m in raw])
+    if not found.any():
+        raise InputError(path, "no face found in any frame of the driving video")
+    first = raw[int(np.argmax(found))]
+    motions = fill_missing(raw, fps, first)
+    return DriverTrack(info=info, motions=motions, points=pts, found=found)

@@ -1,0 +1,361 @@
+"""478-point face landmarks with mediapipe's face mesh (468 points + 2 x 5 iris points).
+
+Conventions: images are RGB uint8 (H, W, 3); points are float32 pixels in the project convention
+(pixel centres at integer coordinates): ``x = x_n * W - 0.5``, ``y = y_n * H - 0.5``, ``z = z_n * W``
+where (x_n, y_n, z_n) are mediapipe's normalised outputs (0 = image edge).
+
+* :class:`FaceMesh` finds all faces in one image (``static=True``) or runs mediapipe's own
+  tracking (``static=False``). In static mode, images with a side > ``max_side`` are detected on a
+  downscaled copy, and when mediapipe's short-range detector finds nothing, the full-range face
+  detector (``face_detection`` model 1) proposes boxes and the mesh runs on enlarged crops.
+* :class:`TrackingFaceMesh` follows one face through a video (~4 ms per frame); faces too small
+  for the tracker's detector are found with the full-range fallback and then tracked on a crop.
+* :func:`select_face` picks one face (largest, or by left-to-right index).
+
+mediapipe graphs hold native resources: use the classes as context managers or call ``close()``.
+"""
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+from talkinghead.errors import InputError
+from talkinghead.face import topology as T
+from talkinghead.face.types import FaceLandmarks
+
+MIN_INTEROCULAR_PX = 12.0  # below this, landmarks (and any animation) are unreliable
+MAX_SIDE = 1280  # static detection runs on a copy downscaled to this longest side
+_CROP_SIZE = 256  # side of the crops on which the fallback / crop tracker run the mesh
+_CROP_ENLARGE = 2.6  # crop side / full-range detector box side (box ~ eyes-to-mouth region)
+_TRACK_ENLARGE = 2.0  # crop side / face-mesh extent for the crop tracker
+
+
+class FaceSelectionError(InputError, ValueError):
+    """No face, a face index out of range, or a face too small to animate."""
+
+
+def _mp():
+    import mediapipe as mp  # lazy: importing mediapipe costs ~1 s
+
+    return mp
+
+
+def _as_rgb(rgb: np.ndarray) -> np.ndarray:
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB image (H, W, 3), got {getattr(rgb, 'shape', type(rgb))}")
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"expected uint8 RGB, got {rgb.dtype}")
+    return np.ascontiguousarray(rgb)
+
+
+def _to_points(lms, W: int, H: int) -> np.ndarray:
+    """mediapipe NormalizedLandmarkList -> (478, 3) float32 px in the project convention."""
+    a = np.array([(p.x, p.y, p.z) for p in lms.landmark], np.float32)
+    a *= np.array([W, H, W], np.float32)
+    a[:, :2] -= 0.5
+    return a
+
+
+def _bbox_area(f: FaceLandmarks) -> float:
+    x0, y0, x1, y1 = f.bbox()
+    return (x1 - x0) * (y1 - y0)
+
+
+def _centre_x(f: FaceLandmarks) -> float:
+    x0, _, x1, _ = f.bbox()
+    return 0.5 * (x0 + x1)
+
+
+def _iou(a: FaceLandmarks, b: FaceLandmarks) -> float:
+    ax0, ay0, ax1, ay1 = a.bbox()
+    bx0, by0, bx1, by1 = b.bbox()
+    iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))
+    ih = max(0.0, min(ay1, by1) - max(ay0, by0))
+    inter = iw * ih
+    return inter / max(_bbox_area(a) + _bbox_area(b) - inter, 1e-9)
+
+
+def _square_crop_matrix(cx: float, cy: float, side: float, size: int) -> np.ndarray:
+    """2x3 matrix mapping image px to a size x size crop of the square (cx, cy, side), no rotation."""
+    k = size / side
+    return np.array([[k, 0.0, (size - 1) / 2 - k * cx], [0.0, k, (size - 1) / 2 - k * cy]])
+
+
+def _map_back(points: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """Crop-space points (N, 3) -> image px through the inverse of the scale+translation ``M``."""
+    k = M[0, 0]
+    out = np.empty_like(points)
+    out[:, 0] = (points[:, 0] - M[0, 2]) / k
+    out[:, 1] = (points[:, 1] - M[1, 2]) / k
+    out[:, 2] = points[:, 2] / k
+    return out
+
+
+def interocular_px(face: FaceLandmarks) -> float:
+    """Distance (px) between the eye centres of ``face``."""
+    return T.interocular(face.points)
+
+
+def is_too_small(face: FaceLandmarks, min_interocular: float = MIN_INTEROCULAR_PX) -> bool:
+    """True when the face's inter-ocular distance is below ``min_interocular`` px."""
+    return interocular_px(face) < min_interocular
+
+
+def check_face_size(face: FaceLandmarks, path: str | os.PathLike | None = None,
+                    min_interocular: float = MIN_INTEROCULAR_PX) -> FaceLandmarks:
+    """Return ``face`` or raise :class:`FaceSelectionError` when it is too small to animate."""
+    d = interocular_px(face)
+    if d < min_interocular:
+        raise FaceSelectionError(path, f"face too small: eyes {d:.1f} px apart (need >= {min_interocular:g} px); "
+                                       "use a larger or closer-cropped image")
+    return face
+
+
+def select_face(faces: list[FaceLandmarks], face_index: int | None = None,
+                path: str | os.PathLike | None = None) -> FaceLandmarks:
+    """Pick one face: the largest (bbox area) by default, else ``faces[face_index]`` (left to right).
+
+    Raises :class:`FaceSelectionError` (an :class:`InputError` and a ``ValueError``) when there is
+    no face or the index is out of range.
+    """
+    if not faces:
+        raise FaceSelectionError(path, "no face found")
+    if face_index is None:
+        return max(faces, key=_bbox_area)
+    ordered = sorted(faces, key=_centre_x)
+    if not -len(ordered) <= face_index < len(ordered):
+        raise FaceSelectionError(
+            path, f"face_index {face_index} out of range: {len(ordered)} face(s) found "
+                  f"(valid: 0..{len(ordered) - 1}, numbered left to right)")
+    return ordered[face_index]
+
+
+class FaceMesh:
+    """mediapipe face mesh (refine_landmarks=True) returning :class:`FaceLandmarks` in px.
+
+    ``static=True``: every image is independent (detector always runs), with downscaling of big
+    images and the full-range fallback for small faces. ``static=False``: mediapipe's tracking
+    mode for consecutive video frames (no fallback; see :class:`TrackingFaceMesh`).
+    """
+
+    def __init__(self, static: bool = True, max_faces: int = 1, min_detection_confidence: float = 0.5,
+                 max_side: int | None = MAX_SIDE, fallback: bool = True):
+        mp = _mp()
+        self.static = static
+        self.max_faces = max_faces
+        self.max_side = max_side
+        self.fallback = fallback and static
+        self._conf = min_detection_confidence
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True,
+            min_detection_confidence=min_detection_confidence, min_tracking_confidence=0.5)
+        self._crop_mesh = None  # static single-face mesh for fallback crops (lazy)
+        self._detector = None  # full-range face detector (lazy)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        for g in (self._mesh, self._crop_mesh, self._detector):
+            if g is not None:
+                g.close()
+        self._mesh = self._crop_mesh = self._detector = None
+
+    def __enter__(self) -> "FaceMesh":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- detection -------------------------------------------------------------------------
+    def detect(self, rgb: np.ndarray) -> list[FaceLandmarks]:
+        """All faces (up to ``max_faces``) in ``rgb``, sorted by bbox x-centre, left to right."""
+        if self._mesh is None:
+            raise RuntimeError("FaceMesh is closed")
+        rgb = _as_rgb(rgb)
+        H, W = rgb.shape[:2]
+        small = rgb
+        if self.static and self.max_side and max(H, W) > self.max_side:
+            k = self.max_side / max(H, W)
+            small = cv2.resize(rgb, (max(1, round(W * k)), max(1, round(H * k))), interpolation=cv2.INTER_AREA)
+        faces = self._process(small, W, H)
+        if not faces and self.fallback:
+            faces = self._detect_fullrange(rgb, small)
+        return sorted(faces, key=_centre_x)
+
+    __call__ = detect
+
+    def _process(self, img: np.ndarray, W: int, H: int) -> list[FaceLandmarks]:
+        """Run the mesh on ``img`` (possibly a resized copy) and scale points to a W x H image."""
+        res = self._mesh.process(img)
+        # normalised coordinates do not depend on the resize: scale by the full-size image
+        return [FaceLandmarks(_to_points(lm, W, H), (W, H)) for lm in (res.multi_face_landmarks or [])]
+
+    def detect_boxes(self, rgb: np.ndarray) -> list[tuple[float, float, float, float, float]]:
+        """Full-range detector boxes ``(x0, y0, x1, y1, score)`` in px of ``rgb`` (any face size)."""
+        rgb = _as_rgb(rgb)
+        H, W = rgb.shape[:2]
+        small = rgb
+        if self.max_side and max(H, W) > self.max_side:
+            k = self.max_side / max(H, W)
+            small = cv2.resize(rgb, (max(1, round(W * k)), max(1, round(H * k))), interpolation=cv2.INTER_AREA)
+        if self._detector is None:
+            self._detector = _mp().solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=self._conf)
+        res = self._detector.process(small)
+        boxes = []
+        for d in res.detections or []:
+            b = d.location_data.relative_bounding_box
+            boxes.append((b.xmin * W, b.ymin * H, (b.xmin + b.width) * W, (b.ymin + b.height) * H,
+                          float(d.score[0]) if d.score else 1.0))
+        return sorted(boxes, key=lambda b: -b[4])
+
+    def mesh_in_box(self, rgb: np.ndarray, box: tuple[float, ...], enlarge: float = _CROP_ENLARGE,
+                    score: float = 1.0) -> FaceLandmarks | None:
+        """Run the (static) mesh on a square crop of side ``enlarge * max(box w, h)`` around ``box``."""
+        x0, y0, x1, y1 = box[:4]
+        side = enlarge * max(x1 - x0, y1 - y0, 4.0)
+        M = _square_crop_matrix(0.5 * (x0 + x1), 0.5 * (y0 + y1), side, _CROP_SIZE)
+        crop = cv2.warpAffine(rgb, M, (_CROP_SIZE, _CROP_SIZE), flags=cv2.INTER_AREA if M[0, 0] < 1 else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        if self._crop_mesh is None:
+            self._crop_mesh = _mp().solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                min_detection_confidence=self._conf)
+        res = self._crop_mesh.process(crop)
+        if not res.multi_face_landmarks:
+            return None
+        pts = _to_points(res.multi_face_landmarks[0], _CROP_SIZE, _CROP_SIZE)
+        H, W = rgb.shape[:2]
+        return FaceLandmarks(_map_back(pts, M).astype(np.float32), (W, H), score)
+
+    def _detect_fullrange(self, rgb: np.ndarray, small: np.ndarray) -> list[FaceLandmarks]:
+        faces: list[FaceLandmarks] = []
+        for box in self.detect_boxes(rgb):
+            f = self.mesh_in_box(rgb, box, score=box[4])
+            if f is not None and all(_iou(f, g) < 0.3 for g in faces):
+                faces.append(f)
+            if len(faces) >= self.max_faces:
+                break
+        return faces
+
+
+class TrackingFaceMesh:
+    """Follows one face through consecutive video frames; ``track(rgb) -> FaceLandmarks | None``.
+
+    Uses mediapipe's tracking mode on the full frame (~4 ms per frame). The face is chosen on the
+    first frame with :func:`select_face` (``face_index`` counts among the ``max_faces`` faces the
+    tracker reports, left to right), then the face nearest to the previous one.
+    When the full-frame tracker finds nothing (faces too small for the short-range detector),
+    the full-range detector locates the face and tracking continues on a moving crop around it.
+    """
+
+    def __init__(self, face_index: int | None = None, max_faces: int | None = None,
+                 min_detection_confidence: float = 0.5, max_side: int | None = 1920):
+        if max_faces is None:
+            max_faces = 1 if face_index is None else face_index + 1
+        self.face_index = face_index
+        self._full = FaceMesh(static=False, max_faces=max_faces,
+                              min_detection_confidence=min_detection_confidence, max_side=None, fallback=False)
+        self._static = None  # static FaceMesh for the full-range fallback (lazy)
+        self._crop = None  # tracking-mode mesh running on crops (lazy)
+        self._conf = min_detection_confidence
+        self.max_side = max_side
+        self._prev: FaceLandmarks | None = None
+        self._crop_mode = False
+
+    def close(self) -> None:
+        for g in (self._full, self._static):
+            if g is not None:
+                g.close()
+        if self._crop is not None:
+            self._crop.close()
+        self._full = self._static = self._crop = None
+
+    def __enter__(self) -> "TrackingFaceMesh":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def reset(self) -> None:
+        """Forget the tracked face (e.g. at a scene cut); the next frame chooses again."""
+        self._prev = None
+        self._crop_mode = False
+
+    def _choose(self, faces: list[FaceLandmarks]) -> FaceLandmarks | None:
+        if not faces:
+            return None
+        if self._prev is None:
+            if self.face_index is not None and self.face_index >= len(faces):
+                return None
+            return select_face(faces, self.face_index)
+        px = np.array(self._prev.bbox())
+        return min(faces, key=lambda f: float(np.abs(np.array(f.bbox()) - px).sum()))
+
+    def _track_crop(self, rgb: np.ndarray) -> FaceLandmarks | None:
+        """Tracking-mode mesh on a crop centred on the previous face (size-normalised)."""
+        x0, y0, x1, y1 = self._prev.bbox()
+        side = _TRACK_ENLARGE * max(x1 - x0, y1 - y0, 4.0)
+        M = _square_crop_matrix(0.5 * (x0 + x1), 0.5 * (y0 + y1), side, _CROP_SIZE)
+        crop = cv2.warpAffine(rgb, M, (_CROP_SIZE, _CROP_SIZE), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        if self._crop is None:
+            self._crop = _mp().solutions.face_mesh.FaceMesh(
+                static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+                min_detection_confidence=self._conf, min_tracking_confidence=0.5)
+        res = self._crop.process(crop)
+        if not res.multi_face_landmarks:
+            return None
+        pts = _to_points(res.multi_face_landmarks[0], _CROP_SIZE, _CROP_SIZE)
+        H, W = rgb.shape[:2]
+        return FaceLandmarks(_map_back(pts, M).astype(np.float32), (W, H))
+
+    def track(self, rgb: np.ndarray) -> FaceLandmarks | None:
+        """Landmarks of the tracked face in this frame, or None when it is not found."""
+        if self._full is None:
+            raise RuntimeError("TrackingFaceMesh is closed")
+        rgb = _as_rgb(rgb)
+        H, W = rgb.shape[:2]
+        work, k = rgb, 1.0
+        if self.max_side and max(H, W) > self.max_side:
+            k = self.max_side / max(H, W)
+            work = cv2.resize(rgb, (round(W * k), round(H * k)), interpolation=cv2.INTER_AREA)
+        face = None
+        if self._crop_mode and self._prev is not None:
+            face = self._track_crop(rgb)
+            if face is None:
+                self._crop_mode = False
+        if face is None and not self._crop_mode:
+            faces = self._full._process(work, W, H)
+            face = self._choose(faces)
+            if face is None:  # small face? full-range detector + crop tracking
+                if self._static is None:
+                    self._static = FaceMesh(static=True, max_faces=1, min_detection_confidence=self._conf,
+                                            max_side=MAX_SIDE)
+                boxes = self._static.detect_boxes(rgb)
+                cands = [f for f in (self._static.mesh_in_box(rgb, b, score=b[4]) for b in boxes) if f is not None]
+                face = self._choose(cands)
+                if face is not None:
+                    self._crop_mode = True
+                    if self._crop is not None:  # new track: drop the crop tracker's state
+                        self._crop.close()
+                        self._crop = None
+        if face is not None:
+            face = FaceLandmarks(face.points, (W, H), face.score)
+        self._prev = face if face is not None else self._prev
+        return face
+
+    __call__ = track

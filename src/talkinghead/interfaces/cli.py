@@ -1,0 +1,112 @@
+"""``talkinghead`` command line. Errors in the user's input print one line and exit with code 2."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from talkinghead import __version__
+from talkinghead.errors import TalkingHeadError
+
+
+def _strength(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
+    if not 0.0 <= x <= 3.0:
+        raise argparse.ArgumentTypeError(f"strength must be in [0, 3], got {x}")
+    return x
+
+
+def _add_animate(sub) -> None:
+    p = sub.add_parser("animate", help="animate a portrait from a driving video")
+    p.add_argument("--source", "-s", required=True, help="portrait image (photo, painting, cartoon...)")
+    p.add_argument("--driving", "-d", required=True, help="driving video (any format ffmpeg reads)")
+    p.add_argument("-o", "--output", required=True, help="output video (.mp4)")
+    p.add_argument("--size", type=int, default=256, choices=[256, 512], help="face-crop resolution (px)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--relative", dest="relative", action="store_true", default=True,
+                   help="transfer the driver's motion relative to its reference frame (default)")
+    g.add_argument("--absolute", dest="relative", action="store_false", help="use the driver's pose and expression as is")
+    p.add_argument("--reference", choices=["neutral", "first"], default="neutral",
+                   help="driver frame relative motion is measured from (default: most neutral)")
+    p.add_argument("--mode", choices=["auto", "face", "object"], default="auto",
+                   help="face: require a face; object: global motion only; auto: object mode when no face")
+    for ch in ("pose", "expression", "eyes", "mouth"):
+        p.add_argument(f"--{ch}", type=_strength, default=1.0, metavar="STRENGTH", help=f"{ch} strength (0..3, default 1)")
+    p.add_argument("--face-index", type=int, default=None, help="which face (0 = leftmost); default: the largest")
+    p.add_argument("--mouth-interior", choices=["transfer", "synth"], default="transfer",
+                   help="fill an opening mouth from the driver (transfer) or synthesise it")
+    p.add_argument("--crf", type=int, default=18, help="H.264 quality (0-51, lower is better)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_animate)
+
+
+def _cmd_animate(a) -> int:
+    from talkinghead.config import AnimateConfig, MotionStrength
+    from talkinghead.io.atomic import check_input_file, check_output_path
+    from talkinghead.pipelines.animate import AnimatePipeline
+
+    check_input_file(a.source)
+    check_input_file(a.driving)
+    check_output_path(a.output)
+    cfg = AnimateConfig(size=a.size, relative=a.relative, reference=a.reference, mode=a.mode,
+                        face_index=a.face_index, mouth_interior=a.mouth_interior, crf=a.crf,
+                        strength=MotionStrength(pose=a.pose, expression=a.expression, eyes=a.eyes, mouth=a.mouth))
+    res = AnimatePipeline(cfg)(a.source, a.driving, a.output, progress=not a.quiet)
+    print(f"wrote {res.output} ({res.n_frames} frames at {res.fps:.2f} fps, {res.mode} mode)")
+    return 0
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="evaluation protocols")
+    esub = p.add_subparsers(dest="protocol", required=True)
+    r = esub.add_parser("reenact", help="self-reenactment: source = first frame, driver = the clip itself")
+    r.add_argument("clips", nargs="+", help="folder(s) of clips or clip files")
+    r.add_argument("--size", type=int, default=256, choices=[256, 512])
+    r.add_argument("--max-frames", type=int, default=150, help="frames per clip (default 150)")
+    r.add_argument("--json", dest="json_out", default=None, help="also write the results as JSON here")
+    r.set_defaults(func=_cmd_reenact)
+
+
+def _cmd_reenact(a) -> int:
+    from talkinghead.eval.reenact import format_table, run_reenact
+
+    rows = run_reenact(a.clips, size=a.size, max_frames=a.max_frames, json_out=a.json_out, progress=True)
+    print(format_table(rows))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="talkinghead", description="Bring portraits to life.")
+    p.add_argument("--version", action="version", version=f"talkinghead {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_animate(sub)
+    _add_eval(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GLOG_minloglevel", "2")  # quiet mediapipe's C++ logging
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        return a.func(a)
+    except TalkingHeadError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: one line unless --debug
+        if a.debug:
+            raise
+        print(f"internal error: {type(e).__name__}: {e} (rerun with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""File-system helpers shared by the io modules: atomic outputs and input-file checks.
+
+Outputs are written to a hidden temporary file beside the final path and moved into place with
+``os.replace`` only when writing succeeded, so a crash or an exception never leaves a half-written
+file at the path the user asked for.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from talkinghead.errors import InputError, OutputError
+
+__all__ = ["atomic_output", "check_input_file", "check_output_path"]
+
+# errno -> user-facing reason for OSErrors raised while creating or writing an output.
+_OUTPUT_ERRNO_REASONS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOENT: "directory does not exist",
+    errno.ENOTDIR: "directory does not exist",
+    errno.EISDIR: "is a directory",
+    errno.ENAMETOOLONG: "file name too long",
+}
+
+
+def check_input_file(path: str | os.PathLike) -> Path:
+    """Check that ``path`` is an existing, non-empty, readable regular file.
+
+    Raises:
+        InputError: "file not found", "is a directory", "not a regular file",
+            "permission denied" or "empty file (0 bytes)".
+    """
+    p = Path(os.fspath(path))
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError(p, "file not found") from None
+    except PermissionError:
+        raise InputError(p, "permission denied") from None
+    except OSError as e:  # e.g. ENOTDIR (a path component is a file), ENAMETOOLONG
+        reason = "file not found" if e.errno == errno.ENOTDIR else (e.strerror or str(e))
+        raise InputError(p, reason) from None
+    if p.is_dir():
+        raise InputError(p, "is a directory")
+    if not p.is_file():
+        raise InputError(p, "not a regular file")
+    if st.st_size == 0:
+        raise InputError(p, "empty file (0 bytes)")
+    if not os.access(p, os.R_OK):
+        raise InputError(p, "permission denied")
+    return p
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Check that ``path`` could be created: its directory exists and it is not a directory.
+
+    Write permission is checked by :func:`atomic_output` by actually creating the temporary file
+    (``os.access`` is meaningless for root).
+
+    Raises:
+        OutputError: "is a directory", "directory does not exist" or "parent is not a directory".
+    """
+    p = Path(os.fspath(path))
+    if p.is_dir():
+        raise OutputError(p, "is a directory")
+    parent = p.parent
+    if not parent.exists():
+        raise OutputError(p, "directory does not exist")
+    if not parent.is_dir():
+        raise OutputError(p, "parent is not a directory")
+    return p
+
+
+def _output_error(path: Path, err: OSError) -> OutputError:
+    reason = _OUTPUT_ERRNO_REASONS.get(err.errno or -1) or (err.strerror or str(err))
+    return OutputError(path, reason)
+
+
+def _create_temp(path: Path, suffix: str) -> Path:
+    """Create (exclusively) a hidden empty temp file next to ``path`` and return its path.
+
+    Mode 0o666 is filtered by the process umask, so the final file gets ordinary permissions
+    (unlike ``tempfile.mkstemp``, which creates 0o600 files).
+    """
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{suffix}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise _output_error(path, e) from None
+        os.close(fd)
+        return tmp
+    raise OutputError(path, "could not create a temporary file")  # pragma: no cover
+
+
+def _remove_quietly(p: Path) -> None:
+    try:
+        p.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:  # pragma: no cover - best effort cleanup
+        pass
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it to ``path`` if the block succeeds.
+
+    The temporary file is hidden and keeps the real extension (``.out.mp4`` ->
+    ``.out.mp4.1a2b3c4d.tmp.mp4``) so encoders that pick the format from the extension work.
+    It already exists (empty) when yielded; writers may overwrite it.
+
+    Args:
+        path: final output path.
+        suffix: extension of the temporary file (default: the extension of ``path``).
+
+    Raises:
+        OutputError: before anything is written if the path is a directory, its directory does
+            not exist or is not writable; while writing if the disk is full ("no space left on
+            device") or a similar OS error occurs. On any exception the temporary file is removed
+            and nothing appears at ``path``; other exceptions are re-raised unchanged.
+    """
+    p = check_output_path(path)
+    tmp = _create_temp(p, p.suffix if suffix is None else suffix)
+    try:
+        yield tmp
+    except BaseException as e:
+        _remove_quietly(tmp)
+        # ``errno`` is also set on PyAV's FFmpegError, which does not subclass OSError.
+        err_no = getattr(e, "errno", None)
+        if err_no in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise OutputError(p, _OUTPUT_ERRNO_REASONS[err_no]) from e
+        raise
+    try:
+        os.replace(tmp, p)
+    except OSError as e:
+        _remove_quietly(tmp)
+        raise _output_error(p, e) from e

@@ -1,0 +1,102 @@
+"""Reading audio (any format FFmpeg decodes, including the audio track of a video) and writing WAV.
+
+Samples are float32 in [-1, 1]: shape (n,) for mono, (n, channels) otherwise (soundfile's layout).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile as sf
+
+from talkinghead.errors import InputError, OutputError
+from talkinghead.io.atomic import atomic_output, check_input_file
+
+__all__ = ["read_audio", "write_wav"]
+
+
+def _open_audio(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(os.fspath(path), "r")
+    except (av.FFmpegError, UnicodeDecodeError, ValueError):
+        raise InputError(path, "not an audio file or unsupported format") from None
+
+
+def _decoded(
+    container: av.container.InputContainer, stream: av.AudioStream
+) -> Iterator[av.AudioFrame]:
+    """Decoded frames; a decode error part way (truncated file) ends the stream quietly."""
+    frames = container.decode(stream)
+    while True:
+        try:
+            yield next(frames)
+        except (StopIteration, av.FFmpegError, EOFError):
+            return
+
+
+def read_audio(
+    path: str | os.PathLike, sr: int = 16000, mono: bool = True
+) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream of ``path`` and resample it to ``sr`` Hz.
+
+    Args:
+        path: wav, mp3, flac, ogg, m4a, ... or a video with an audio track.
+        sr: output sample rate.
+        mono: mix down to one channel, the mean of the channels (shape (n,)); otherwise keep
+            the source channels
+            (shape (n, channels)).
+
+    Returns:
+        (samples float32 in [-1, 1], sr)
+
+    Raises:
+        InputError: "file not found", "empty file (0 bytes)", "not an audio file or unsupported
+            format", "no audio stream" or "no decodable audio (truncated or corrupt)".
+    """
+    if sr <= 0:
+        raise ValueError(f"sr must be > 0, got {sr}")
+    p = check_input_file(path)
+    with _open_audio(p) as container:
+        if not container.streams.audio:
+            raise InputError(p, "no audio stream")
+        stream = container.streams.audio[0]
+        stream.thread_type = "AUTO"
+        # Keep the source layout (mono is mixed below as a plain channel mean: FFmpeg's
+        # stereo->mono rematrix scales by 1/sqrt(2) per channel and can exceed [-1, 1]).
+        resampler = av.AudioResampler(format="fltp", layout=None, rate=sr)
+        blocks: list[np.ndarray] = []
+        for frame in _decoded(container, stream):
+            blocks.extend(f.to_ndarray() for f in resampler.resample(frame))  # (ch, n) each
+        if blocks:  # flush only a resampler that was configured by at least one frame
+            blocks.extend(f.to_ndarray() for f in resampler.resample(None))
+    if not blocks or sum(b.shape[1] for b in blocks) == 0:
+        raise InputError(p, "no decodable audio (truncated or corrupt)")
+    samples = np.concatenate(blocks, axis=1).astype(np.float32, copy=False)  # (ch, n)
+    out = samples.mean(axis=0) if mono else samples.T
+    return np.ascontiguousarray(out), sr
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sr: int) -> None:
+    """Write float samples (n,) or (n, channels) in [-1, 1] as a 16-bit PCM WAV, atomically.
+
+    Values outside [-1, 1] are clipped.
+
+    Raises:
+        OutputError: extension is not .wav, missing/unwritable directory, disk full.
+        ValueError: bad ``sr`` or array shape.
+    """
+    p = Path(os.fspath(path))
+    if p.suffix.lower() != ".wav":
+        raise OutputError(p, f"unsupported audio extension '{p.suffix}' (use .wav)")
+    if sr <= 0:
+        raise ValueError(f"sr must be > 0, got {sr}")
+    a = np.asarray(samples)
+    if a.ndim not in (1, 2):
+        raise ValueError(f"samples must have shape (n,) or (n, channels), got {a.shape}")
+    if np.issubdtype(a.dtype, np.floating):
+        a = np.clip(np.nan_to_num(a), -1.0, 1.0).astype(np.float32)
+    with atomic_output(p) as tmp:
+        sf.write(os.fspath(tmp), a, int(sr), format="WAV", subtype="PCM_16")

@@ -1,0 +1,79 @@
+"""Motion transfer: driver motion -> target landmarks for the source face.
+
+Relative mode (default) keeps the source's own face shape: with driver reference frame r and
+current frame t, in the canonical (pose-free) frame
+
+    X_target = X_src + g ⊙ (X_t - X_r)                       (expression; g = per-point channel gains)
+    R_target = R_rel^a · R_src,  R_rel = R_t R_rᵀ            (head rotation, a = pose strength)
+    s_target = s_src (s_t / s_r)^a,  t_target = t_src + a (t_t - t_r) s_src / s_r
+
+as in FOMM's relative keypoint transfer (Siarohin et al. 2019, Sec. 3.4) applied to a 3-D face.
+Absolute mode uses the driver's canonical landmarks and pose (mapped by crop scale) directly.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from talkinghead.config import MotionStrength
+from talkinghead.face.types import HeadPose
+from talkinghead.motion.extract import motion_from_landmarks
+from talkinghead.motion.regions import (INNER_LIP_PAIRS, LEFT_LID_PAIRS, RIGHT_LID_PAIRS,
+                                        channel_weights, clamp_pairs)
+from talkinghead.motion.types import Motion
+
+
+def _rotation_power(R: np.ndarray, a: float) -> np.ndarray:
+    """R^a: scale the rotation angle by ``a`` (slerp from identity; a may exceed 1)."""
+    if a == 1.0:
+        return R
+    rv = Rotation.from_matrix(R).as_rotvec()
+    return Rotation.from_rotvec(rv * a).as_matrix()
+
+
+class MotionTransfer:
+    """Maps driver :class:`Motion` frames to target landmarks of one source face."""
+
+    def __init__(self, source_points: np.ndarray, strength: MotionStrength | None = None,
+                 relative: bool = True, driver_to_source_scale: float = 1.0):
+        self.source = motion_from_landmarks(source_points)
+        self.source_points = source_points
+        self.strength = strength or MotionStrength()
+        self.relative = relative
+        self.k = driver_to_source_scale  # absolute mode: driver px -> source px
+        w = channel_weights(self.source.canonical)
+        s = self.strength
+        self.gain = (s.eyes * w["eyes"] + s.mouth * w["mouth"] + s.expression * w["expression"])[:, None]
+        self.reference: Motion | None = None
+
+    def set_reference(self, ref: Motion) -> None:
+        self.reference = ref
+
+    def target_pose(self, m: Motion) -> HeadPose:
+        src, a = self.source.pose, self.strength.pose
+        if self.relative:
+            ref = self.reference
+            R_rel = m.pose.rotation @ ref.pose.rotation.T
+            R = _rotation_power(R_rel, a) @ src.rotation
+            scale = src.scale * (m.pose.scale / ref.pose.scale) ** a
+            t = src.translation + a * (m.pose.translation - ref.pose.translation) * (src.scale / ref.pose.scale)
+            return HeadPose(R, t, float(scale), src.tz)
+        # absolute: interpolate source pose -> driver pose (driver px scaled into source px)
+        R_d = m.pose.rotation
+        R_rel = R_d @ src.rotation.T
+        R = _rotation_power(R_rel, a) @ src.rotation
+        s_d, t_d = m.pose.scale * self.k, m.pose.translation * self.k
+        return HeadPose(R, src.translation + a * (t_d - src.translation), float(src.scale + a * (s_d - src.scale)))
+
+    def target_canonical(self, m: Motion) -> np.ndarray:
+        base = self.reference.canonical if self.relative else self.source.canonical
+        X = self.source.canonical + self.gain * (m.canonical - base)
+        for pairs in (LEFT_LID_PAIRS, RIGHT_LID_PAIRS, INNER_LIP_PAIRS):
+            X = clamp_pairs(X, pairs)
+        return X
+
+    def __call__(self, m: Motion) -> np.ndarray:
+        """Target landmarks (478, 3) in source image px for driver motion ``m``."""
+        if self.relative and self.reference is None:
+            raise RuntimeError("MotionTransfer: call set_reference() before relative transfer")
+        return self.target_pose(m).project(self.target_canonical(m).astype(np.float64)).astype(np.float32)

@@ -1,0 +1,83 @@
+"""Source preparation: read the portrait, find the face, build the canvas and the face crop."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from talkinghead.config import AnimateConfig
+from talkinghead.errors import InputError
+from talkinghead.face.crop import crop_image, face_crop_transform, unit_scale_canvas
+from talkinghead.face.mesh import FaceMesh, check_face_size, select_face
+from talkinghead.face.types import CropTransform, FaceLandmarks
+from talkinghead.io.image import read_image
+
+OBJECT_MARGIN = 1.0  # object mode: the crop is the square around the whole image
+
+
+@dataclass
+class PreparedSource:
+    """The portrait at output scale (``canvas``), its face crop and landmarks in crop px."""
+
+    path: str
+    canvas: np.ndarray  # (H, W, 3) uint8: the output frame background
+    crop_tf: CropTransform  # canvas px -> crop px
+    crop: np.ndarray  # (S, S, 3) uint8
+    points: np.ndarray | None  # (478, 3) landmarks in crop px (None in object mode)
+    mode: str  # "face" | "object"
+
+
+def _even(x: float) -> int:
+    return max(2, int(round(x / 2.0)) * 2)
+
+
+def _canvas_and_crop(image: np.ndarray, tf: CropTransform, max_side: int) -> tuple[np.ndarray, CropTransform]:
+    """Resize the image so the crop maps 1:1 (a pure integer translation) when possible."""
+    H, W = image.shape[:2]
+    k = tf.scale
+    if max(W, H) * k > max_side:  # very large photo with a small face: keep a general crop
+        k2 = max_side / max(W, H)
+        size = (_even(W * k2), _even(H * k2))
+        canvas = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        S = np.diag([size[0] / W, size[1] / H])
+        M = tf.M.copy()
+        M[:, :2] = tf.M[:, :2] @ np.linalg.inv(S)
+        return canvas, CropTransform(M, tf.size)
+    (W2, H2), tf2 = unit_scale_canvas(tf, (W, H))
+    W2, H2 = _even(W2), _even(H2)
+    interp = cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC
+    canvas = cv2.resize(image, (W2, H2), interpolation=interp)
+    return canvas, tf2
+
+
+def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print) -> PreparedSource:
+    """Read ``path`` and prepare it for rendering (face mode, or object mode when no face)."""
+    path = os.fspath(path)
+    image = read_image(path)
+    H, W = image.shape[:2]
+    faces: list[FaceLandmarks] = []
+    if cfg.mode != "object":
+        with FaceMesh(static=True, max_faces=max(4, (cfg.face_index or 0) + 1)) as mesh:
+            faces = mesh.detect(image)
+    if not faces:
+        if cfg.mode == "face":
+            raise InputError(path, "no face found in the source image")
+        if cfg.mode == "auto":
+            log(f"{path}: no face found; using object mode (follows the driver's head motion)", file=sys.stderr)
+        side = max(W, H) * OBJECT_MARGIN
+        k = cfg.size / side
+        M = np.array([[k, 0, (cfg.size - 1) / 2 - k * (W - 1) / 2], [0, k, (cfg.size - 1) / 2 - k * (H - 1) / 2]])
+        canvas, tf = _canvas_and_crop(image, CropTransform(M, cfg.size), cfg.max_output_side)
+        return PreparedSource(path, canvas, tf, crop_image(canvas, tf), None, "object")
+    face = select_face(faces, cfg.face_index, path=path)
+    check_face_size(face, path)
+    tf0 = face_crop_transform(face, cfg.size)
+    canvas, tf = _canvas_and_crop(image, tf0, cfg.max_output_side)
+    sx, sy = canvas.shape[1] / W, canvas.shape[0] / H
+    pts_canvas = face.points * np.array([sx, sy, 0.5 * (sx + sy)], np.float32)
+    pts = FaceLandmarks(pts_canvas, (canvas.shape[1], canvas.shape[0])).transformed(tf.M, (cfg.size, cfg.size))
+    return PreparedSource(path, canvas, tf, crop_image(canvas, tf), pts.points, "face")
+

@@ -1,0 +1,162 @@
+"""Mouth interior for the warp renderer: the hidden region a closed-mouth source cannot provide.
+
+With a driver frame (``MouthSource``) its inner mouth (teeth, tongue, cavity) is warped piecewise-
+affinely from the driver's lip rings onto the target's, colour-matched to the source lips and blended
+with a feathered inner-lip mask (Averbuch-Elor et al. 2017, Sec. 4.3 "hidden regions"). Without one a
+plausible interior is drawn in the source's colours: a dark cavity with a depth gradient, an upper
+teeth band whose height follows the opening and faint lower teeth.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from talkinghead.face import topology as topo
+from talkinghead.render.base import MouthSource
+from talkinghead.render.mesh_warp import piecewise_affine
+
+_N = len(topo.INNER_LIPS)  # 20; INNER_LIPS[i] and OUTER_LIPS[i] correspond (centre top, corners at 5, 15)
+_RING = np.array(topo.INNER_LIPS + topo.OUTER_LIPS)
+# Lip band as quads between the two rings, interior as a fan around the inner-ring centroid (index 2N).
+_TRIS = np.array([t for i in range(_N) for j in [(i + 1) % _N]
+                  for t in ((i, j, _N + j), (i, _N + j, _N + i), (2 * _N, i, j))], np.int32)
+_UPPER = list(range(0, 6)) + list(range(15, 20))
+_LOWER = list(range(5, 16))
+
+
+def opening(points: np.ndarray) -> float:
+    """Inner-lip gap over mouth width (0 = closed)."""
+    gap = np.mean([np.linalg.norm(points[a] - points[b]) for a, b in topo.INNER_LIP_PAIRS])
+    return float(gap / max(np.linalg.norm(points[61] - points[291]), 1e-6))
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.asarray(rgb, np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def _rgb(lab: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.asarray(lab, np.float32), cv2.COLOR_LAB2RGB) * 255.0
+
+
+def _lip_stats(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std (LAB) of the lip ring (between the outer and inner lip contours)."""
+    x0, y0 = np.maximum(np.floor(points[topo.OUTER_LIPS].min(0)).astype(int) - 1, 0)
+    x1, y1 = np.ceil(points[topo.OUTER_LIPS].max(0)).astype(int) + 2
+    crop = image[y0:y1, x0:x1]
+    mask = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(points[topo.OUTER_LIPS] - (x0, y0)).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.round(points[topo.INNER_LIPS] - (x0, y0)).astype(np.int32)], 0)
+    px = _lab(crop)[mask > 0] if mask.any() else _lab(crop).reshape(-1, 3)
+    if len(px) == 0:
+        return np.array([50.0, 20.0, 10.0]), np.array([10.0, 5.0, 5.0])
+    return px.mean(0), px.std(0) + 1e-3
+
+
+def _smoothstep(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
+    t = np.clip((np.asarray(x, np.float32) - lo) / max(hi - lo, 1e-6), 0, 1)
+    return t * t * (3 - 2 * t)
+
+
+class MouthFiller:
+    """Fills the target inner-lip polygon of a rendered crop (call ``prepare`` with the source first)."""
+
+    def prepare(self, image: np.ndarray, points: np.ndarray) -> None:
+        self.size = image.shape[0]
+        self.gap = opening(points)
+        self.lip_mean, self.lip_std = _lip_stats(image, points)
+        L, a, b = self.lip_mean
+        chroma = float(np.clip(np.hypot(a, b) / 15.0, 0, 1))
+        r = max(1, self.size // 80)
+        cheeks = [_lab(image[max(int(y) - r, 0):int(y) + r + 1, max(int(x) - r, 0):int(x) + r + 1]).reshape(-1, 3)
+                  for x, y in points[[50, 280, 101, 330]]]
+        skin_l = float(np.median(np.concatenate(cheeks)[:, 0]))
+        teeth = np.array([np.clip(1.05 * skin_l + 8, 55, 92), 0.1 * a, 0.25 * b + 4 * chroma])
+        if self.gap > 0.12:  # source shows its own teeth: take their colour (brightest interior pixels)
+            x0, y0 = np.floor(points[topo.INNER_LIPS].min(0)).astype(int)
+            x1, y1 = np.ceil(points[topo.INNER_LIPS].max(0)).astype(int) + 1
+            mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cv2.fillPoly(mask, [np.round(points[topo.INNER_LIPS] - (x0, y0)).astype(np.int32)], 1)
+            px = _lab(image[y0:y1, x0:x1])[mask > 0]
+            if len(px) > 8:
+                top = px[px[:, 0] >= np.percentile(px[:, 0], 80)].mean(0)
+                teeth = top if top[0] > L + 10 else teeth
+        lab = np.array([teeth, [0.18 * L, 0.6 * a, 0.4 * b], [0.45 * L, 0.9 * a, 0.8 * b]], np.float32)
+        self.teeth, self.cavity, self.lip_dark = _rgb(lab[None])[0]
+
+    def fill(self, out: np.ndarray, target: np.ndarray, mouth: MouthSource | None = None) -> None:
+        """Composite a mouth interior into ``out`` (S, S, 3) uint8 in place where the target mouth opens."""
+        gap = opening(target)
+        use_driver = mouth is not None and opening(np.asarray(mouth.points)) >= 0.5 * gap
+        lo = 0.015 if use_driver else 1.1 * self.gap + 0.01
+        alpha = float(_smoothstep(gap, lo, lo + 0.04))
+        if alpha <= 0:
+            return
+        S = out.shape[0]
+        mw = np.linalg.norm(target[61] - target[291])
+        x0, y0 = np.maximum(np.floor(target[_RING].min(0) - 2).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(target[_RING].max(0) + 3).astype(int), S)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        box = (int(x0), int(y0), int(x1), int(y1))
+        if use_driver:
+            patch = self._driver_patch(box, target, mouth)
+        else:
+            patch = self._synth_patch(box, target)
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        poly = np.round((target[topo.INNER_LIPS] - (x0, y0)) * 16).astype(np.int32)
+        cv2.fillPoly(mask, [poly], 255, cv2.LINE_AA, shift=4)
+        mask = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(0.5, mw / 90))
+        m = (alpha * mask)[..., None]
+        region = out[y0:y1, x0:x1].astype(np.float32)
+        out[y0:y1, x0:x1] = np.clip(region + m * (patch - region) + 0.5, 0, 255).astype(np.uint8)
+
+    def _driver_patch(self, box: tuple[int, int, int, int], target: np.ndarray, mouth: MouthSource) -> np.ndarray:
+        """Driver's mouth warped onto the target lip rings, LAB mean/std matched to the source lips."""
+        x0, y0, x1, y1 = box
+        dp = np.asarray(mouth.points, np.float32)[:, :2]
+        tv = np.concatenate([target[_RING], target[topo.INNER_LIPS].mean(0, keepdims=True)]).astype(np.float32)
+        dv = np.concatenate([dp[_RING], dp[topo.INNER_LIPS].mean(0, keepdims=True)])
+        mapping, _ = piecewise_affine(tv, dv, _TRIS, (y1 - y0, x1 - x0), origin=(x0, y0))
+        mapping = np.nan_to_num(mapping, nan=-10.0)
+        patch = cv2.remap(mouth.image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        d_mean, d_std = _lip_stats(mouth.image, dp)
+        ratio = np.clip(self.lip_std / d_std, 0.6, 1.6)
+        lab = (_lab(patch) - d_mean) * ratio + self.lip_mean
+        return _rgb(lab)
+
+    def _synth_patch(self, box: tuple[int, int, int, int], target: np.ndarray) -> np.ndarray:
+        """A drawn interior in the target's mouth frame: cavity gradient, upper and lower teeth."""
+        x0, y0, x1, y1 = box
+        cl, cr = target[78].astype(np.float64), target[308].astype(np.float64)
+        mid, hw = (cl + cr) / 2, max(np.linalg.norm(cr - cl) / 2, 1.0)
+        e = (cr - cl) / (2 * hw)
+        n = np.array([-e[1], e[0]])  # "down" across the mouth
+        rel = target[topo.INNER_LIPS] - mid
+        ix, iy = rel @ e, rel @ n
+        curves = []
+        for part in (_UPPER, _LOWER):
+            o = np.argsort(ix[part])
+            curves.append((ix[part][o], iy[part][o]))
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        X = (xx - mid[0]) * e[0] + (yy - mid[1]) * e[1]
+        Y = (xx - mid[0]) * n[0] + (yy - mid[1]) * n[1]
+        yu, yl = (np.interp(X, cx, cy).astype(np.float32) for cx, cy in curves)
+        gap = np.maximum(yl - yu, 0.5)
+        du, dl = Y - yu, yl - Y
+        xn = np.clip(np.abs(X) / hw, 0, 1)
+        # Cavity: darkest at the back (middle of the gap), lighter next to the lips and at the corners.
+        depth = (np.clip(1 - np.abs(2 * du / gap - 1), 0, 1) ** 0.7) * (1 - xn ** 2)
+        col = self.lip_dark + depth[..., None] * (self.cavity - self.lip_dark)
+        # Upper teeth: a band under the upper lip, as high as the opening allows, receding at the sides.
+        arch = np.sqrt(np.clip(1 - (X / (0.85 * hw)) ** 2, 0, 1))
+        th = np.minimum(0.45 * gap, 0.18 * hw) * arch
+        a_up = np.clip(th - du + 0.5, 0, 1) * (arch > 0)
+        tooth_w = 0.22 * hw  # faint gaps between incisors
+        seams = 1 - 0.12 * np.exp(-((np.abs(X) + 0.5 * tooth_w) % tooth_w - 0.5 * tooth_w) ** 2 / (0.02 * hw) ** 2 / 4)
+        shade = ((1 - 0.4 * xn ** 2) * seams * (0.85 + 0.15 * np.clip(du / np.maximum(th, 1), 0, 1)))[..., None]
+        col += a_up[..., None] * (self.teeth * shade - col)
+        # Lower teeth: a thin, darker band above the lower lip once the mouth is well open.
+        tl = np.minimum(0.15 * gap, 0.08 * hw) * np.sqrt(np.clip(1 - (X / (0.65 * hw)) ** 2, 0, 1))
+        a_lo = 0.6 * np.clip(tl - dl + 0.5, 0, 1) * _smoothstep(gap / hw, 0.25, 0.5)
+        col += a_lo[..., None] * (0.75 * self.teeth * shade - col)
+        return col
