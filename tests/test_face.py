@@ -267,13 +267,14 @@ def test_unit_scale_canvas_matches_warp():
 
 
 def test_crop_downscale_antialias():
-    big = _smooth_canvas(2000, 1600)
+    smooth = _smooth_canvas(1200, 1000)
+    big = smooth.copy()
     big[::2] = 0  # high-frequency stripes: average ~half the smooth image
-    face = _face(_pose(0, 0, 0, s=250, t=(1000, 800)), (2000, 1600))
-    tf = face_crop_transform(face, 128)
+    face = _face(_pose(0, 0, 0, s=150, t=(600, 500)), (1200, 1000))
+    tf = face_crop_transform(face, 96)
     assert tf.scale < 0.5
     crop = crop_image(big, tf)
-    ref = crop_image(_smooth_canvas(2000, 1600), tf).astype(float) / 2
+    ref = crop_image(smooth, tf).astype(float) / 2
     assert np.abs(crop.astype(float) - ref).mean() < 8.0
 
 
@@ -314,6 +315,16 @@ def test_mesh_portrait(real, mesh):
     tf = face_crop_transform(f, 256)
     q = f.transformed(tf.M, (256, 256)).points
     assert q[:, :2].min() > 0 and q[:, :2].max() < 256
+
+
+def test_mesh_big_image_downscaled(real, mesh):
+    img = _imread(real / "portraits" / "photo_m_einstein.jpg")
+    ref = mesh.detect(img)[0]
+    big = cv2.resize(img, (img.shape[1] * 4, img.shape[0] * 4), interpolation=cv2.INTER_CUBIC)  # 1500x2000
+    faces = mesh.detect(big)
+    assert len(faces) == 1 and faces[0].image_size == (big.shape[1], big.shape[0])
+    err = np.abs((faces[0].xy + 0.5) / 4 - 0.5 - ref.xy).mean()  # same face, 4x the pixel grid
+    assert err < 0.05 * T.interocular(ref.points)
 
 
 def test_mesh_blank_and_small_face(real, mesh):

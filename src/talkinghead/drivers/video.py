@@ -14,12 +14,15 @@ from tqdm import tqdm
 
 from talkinghead.errors import InputError
 from talkinghead.face.mesh import TrackingFaceMesh
-from talkinghead.face.smoothing import LandmarkSmoother
+from talkinghead.face.canonical import load_canonical
+from talkinghead.face.smoothing import MIN_CUTOFF, LandmarkSmoother
 from talkinghead.face.types import HeadPose
 from talkinghead.io.video import VideoInfo, VideoReader
 from talkinghead.motion.extract import motion_from_landmarks, summaries
+from talkinghead.motion.regions import channel_weights
 from talkinghead.motion.types import Motion
 
+FAST_CUTOFF_HZ = 6.0  # One-Euro min cutoff for lips, jaw and lids (blinks and speech are fast)
 HOLD_SECONDS = 0.3  # hold the last good motion this long before easing back
 EASE_SECONDS = 0.5  # time constant of the ease back towards the reference
 
@@ -36,6 +39,12 @@ class DriverTrack:
     @property
     def fps(self) -> float:
         return self.info.fps
+
+
+def landmark_cutoffs() -> np.ndarray:
+    """Per-point One-Euro min cutoff (478, 1): 1 Hz for the rigid face, FAST_CUTOFF_HZ for mouth and eyes."""
+    w = channel_weights(load_canonical())
+    return (MIN_CUTOFF + (FAST_CUTOFF_HZ - MIN_CUTOFF) * np.clip(w["mouth"] + w["eyes"], 0, 1))[:, None]
 
 
 def _blend(a: Motion, b: Motion, w: float) -> Motion:
@@ -72,7 +81,7 @@ def track_driver(path: str | os.PathLike, face_index: int | None = None, progres
     """Pass 1 over the driving clip: landmarks -> smoothed -> motions (constant memory per frame)."""
     raw: list[Motion | None] = []
     pts: list[np.ndarray | None] = []
-    smoother = LandmarkSmoother()
+    smoother = LandmarkSmoother(min_cutoff=landmark_cutoffs())
     with VideoReader(path) as reader, TrackingFaceMesh(face_index=face_index) as tracker:
         info = reader.info
         fps = info.fps or 25.0

@@ -107,7 +107,7 @@ def crop_image(image: np.ndarray, tf: CropTransform) -> np.ndarray:
     """Sample the ``tf.size`` square crop (bilinear, replicated borders).
 
     Integer translation at scale 1: slicing (+ border replication). Strong downscaling (scale
-    < 0.5) first area-resizes the crop's sub-region to avoid aliasing.
+    < 0.5) first box-filters the crop's sub-region by an integer factor to avoid aliasing.
     """
     S = tf.size
     H, W = image.shape[:2]
@@ -122,15 +122,17 @@ def crop_image(image: np.ndarray, tf: CropTransform) -> np.ndarray:
             return cv2.copyMakeBorder(sub, cy0 - y0, y0 + S - cy1, cx0 - x0, x0 + S - cx1, cv2.BORDER_REPLICATE)
     M = tf.M
     k = tf.scale
-    if k < 0.5:
-        fp = _footprint(tf, W, H)
-        if fp is not None:
+    if k < 0.5:  # box-filter by an integer factor first (fast in OpenCV), then warp the rest
+        fp = _footprint(tf, W, H, pad=4)
+        f = int(1.0 / k)
+        if fp is not None and min(fp[2] - fp[0], fp[3] - fp[1]) >= 2 * f:
             x0, y0, x1, y1 = fp
-            w2, h2 = max(1, round((x1 - x0) * k * 1.25)), max(1, round((y1 - y0) * k * 1.25))
-            small = cv2.resize(image[y0:y1, x0:x1], (w2, h2), interpolation=cv2.INTER_AREA)
-            fx, fy = (x1 - x0) / w2, (y1 - y0) / h2  # x_sub = (x_small + 0.5) * fx - 0.5
-            A = np.array([[fx, 0.0, x0 + 0.5 * fx - 0.5], [0.0, fy, y0 + 0.5 * fy - 0.5], [0, 0, 1]])
-            M = np.vstack([M, [0, 0, 1]]) @ A
+            x1, y1 = x0 + (x1 - x0) // f * f, y0 + (y1 - y0) // f * f
+            sub = image[y0:y1, x0:x1]
+            small = cv2.resize(sub, ((x1 - x0) // f, (y1 - y0) // f), interpolation=cv2.INTER_AREA)
+            c = x0 + 0.5 * (f - 1), y0 + 0.5 * (f - 1)  # x = f * x_small + c
+            A = np.array([[f, 0.0, c[0]], [0.0, f, c[1]], [0, 0, 1]])
+            M = (np.vstack([M, [0, 0, 1]]) @ A)[:2]
             image = small
     return cv2.warpAffine(image, M[:2], (S, S), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -162,27 +164,29 @@ def _as_mask(mask: np.ndarray | None, size: int, feather: float | None) -> np.nd
     return m * f
 
 
-def _match_color(crop: np.ndarray, target: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Per-channel mean/std transfer in LAB (Reinhard et al. 2001), weighted by ``w`` (S, S)."""
-    lab_c = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB).reshape(-1, 3)
-    lab_t = cv2.cvtColor(target.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB).reshape(-1, 3)
-    ww = w.reshape(-1).astype(np.float64)
-    ww = ww / max(ww.sum(), 1e-9)
-    mu_c, mu_t = ww @ lab_c, ww @ lab_t
-    sd_c = np.sqrt(ww @ (lab_c - mu_c) ** 2) + 1e-3
-    sd_t = np.sqrt(ww @ (lab_t - mu_t) ** 2) + 1e-3
-    gain = np.clip(sd_t / sd_c, 0.5, 2.0).astype(np.float32)
-    out = (lab_c - mu_c.astype(np.float32)) * gain + mu_t.astype(np.float32)
-    rgb = cv2.cvtColor(out.reshape(crop.shape).astype(np.float32), cv2.COLOR_LAB2RGB)
-    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+def _match_color(crop: np.ndarray, target: np.ndarray, w: np.ndarray, step: int = 2) -> np.ndarray:
+    """Per-channel RGB mean/std transfer (Reinhard-style) of ``crop`` onto ``target``.
+
+    Statistics are weighted by ``w`` (S, S) on every ``step``-th pixel; the per-channel affine map
+    is applied with a lookup table (~0.3 ms for 256 px).
+    """
+    c = crop[::step, ::step].reshape(-1, 3).astype(np.float32)
+    g = target[::step, ::step].reshape(-1, 3).astype(np.float32)
+    ww = w[::step, ::step].reshape(-1).astype(np.float32)
+    ww = ww / max(float(ww.sum()), 1e-9)
+    mu_c, mu_t = ww @ c, ww @ g
+    sd_c = np.sqrt(ww @ (c - mu_c) ** 2) + 1.0
+    sd_t = np.sqrt(ww @ (g - mu_t) ** 2) + 1.0
+    gain = np.clip(sd_t / sd_c, 0.5, 2.0)
+    v = np.arange(256, dtype=np.float32)[:, None]
+    lut = np.clip(np.rint((v - mu_c) * gain + mu_t), 0, 255).astype(np.uint8)  # (256, 3)
+    return cv2.LUT(np.ascontiguousarray(crop, np.uint8), lut[None])
 
 
 def _blend(dst: np.ndarray, src: np.ndarray, m: np.ndarray) -> None:
-    """dst = dst + m * (src - dst) in place (uint8, rounding)."""
-    d = dst.astype(np.float32)
-    d += m[..., None] * (src.astype(np.float32) - d)
-    np.rint(d, out=d)
-    dst[...] = np.clip(d, 0, 255).astype(np.uint8) if dst.dtype == np.uint8 else d
+    """dst = m * src + (1 - m) * dst in place (rounded; cv2.blendLinear is ~10x faster than numpy)."""
+    m = np.ascontiguousarray(m, np.float32)
+    dst[...] = cv2.blendLinear(np.ascontiguousarray(src, dst.dtype), np.ascontiguousarray(dst), m, 1.0 - m)
 
 
 def paste_back(canvas: np.ndarray, crop: np.ndarray, tf: CropTransform, mask: np.ndarray | None = None,
@@ -191,7 +195,7 @@ def paste_back(canvas: np.ndarray, crop: np.ndarray, tf: CropTransform, mask: np
 
     Mask: ``mask`` ((S, S) float in [0, 1] or uint8 0-255; default ones) times the border feather
     (:func:`feather_mask` with ``feather``, default 0.08 of the side). ``color_match`` first maps
-    the crop's LAB mean/std onto the canvas region under the mask. Parts of the crop outside the
+    the crop's per-channel RGB mean/std onto the canvas region under the mask. Parts of the crop outside the
     canvas are clipped. Returns a new array unless ``inplace``.
     """
     S = tf.size

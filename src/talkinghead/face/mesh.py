@@ -23,7 +23,8 @@ import numpy as np
 
 from talkinghead.errors import InputError
 from talkinghead.face import topology as T
-from talkinghead.face.types import FaceLandmarks
+from talkinghead.face.crop import crop_image
+from talkinghead.face.types import CropTransform, FaceLandmarks
 
 MIN_INTEROCULAR_PX = 12.0  # below this, landmarks (and any animation) are unreliable
 MAX_SIDE = 1280  # static detection runs on a copy downscaled to this longest side
@@ -48,6 +49,15 @@ def _as_rgb(rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype != np.uint8:
         raise ValueError(f"expected uint8 RGB, got {rgb.dtype}")
     return np.ascontiguousarray(rgb)
+
+
+def _downscaled(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
+    """``rgb`` area-resized so its longest side is at most ``max_side`` (unchanged if smaller)."""
+    H, W = rgb.shape[:2]
+    if not max_side or max(H, W) <= max_side:
+        return rgb
+    k = max_side / max(H, W)
+    return cv2.resize(rgb, (max(1, round(W * k)), max(1, round(H * k))), interpolation=cv2.INTER_AREA)
 
 
 def _to_points(lms, W: int, H: int) -> np.ndarray:
@@ -180,10 +190,7 @@ class FaceMesh:
             raise RuntimeError("FaceMesh is closed")
         rgb = _as_rgb(rgb)
         H, W = rgb.shape[:2]
-        small = rgb
-        if self.static and self.max_side and max(H, W) > self.max_side:
-            k = self.max_side / max(H, W)
-            small = cv2.resize(rgb, (max(1, round(W * k)), max(1, round(H * k))), interpolation=cv2.INTER_AREA)
+        small = _downscaled(rgb, self.max_side) if self.static else rgb
         faces = self._process(small, W, H)
         if not faces and self.fallback:
             faces = self._detect_fullrange(rgb, small)
@@ -197,14 +204,16 @@ class FaceMesh:
         # normalised coordinates do not depend on the resize: scale by the full-size image
         return [FaceLandmarks(_to_points(lm, W, H), (W, H)) for lm in (res.multi_face_landmarks or [])]
 
-    def detect_boxes(self, rgb: np.ndarray) -> list[tuple[float, float, float, float, float]]:
-        """Full-range detector boxes ``(x0, y0, x1, y1, score)`` in px of ``rgb`` (any face size)."""
+    def detect_boxes(self, rgb: np.ndarray, small: np.ndarray | None = None
+                     ) -> list[tuple[float, float, float, float, float]]:
+        """Full-range detector boxes ``(x0, y0, x1, y1, score)`` in px of ``rgb``, best first.
+
+        ``small``: an already downscaled copy of ``rgb`` to run the detector on (optional).
+        """
         rgb = _as_rgb(rgb)
         H, W = rgb.shape[:2]
-        small = rgb
-        if self.max_side and max(H, W) > self.max_side:
-            k = self.max_side / max(H, W)
-            small = cv2.resize(rgb, (max(1, round(W * k)), max(1, round(H * k))), interpolation=cv2.INTER_AREA)
+        if small is None:
+            small = _downscaled(rgb, self.max_side)
         if self._detector is None:
             self._detector = _mp().solutions.face_detection.FaceDetection(
                 model_selection=1, min_detection_confidence=self._conf)
@@ -222,8 +231,7 @@ class FaceMesh:
         x0, y0, x1, y1 = box[:4]
         side = enlarge * max(x1 - x0, y1 - y0, 4.0)
         M = _square_crop_matrix(0.5 * (x0 + x1), 0.5 * (y0 + y1), side, _CROP_SIZE)
-        crop = cv2.warpAffine(rgb, M, (_CROP_SIZE, _CROP_SIZE), flags=cv2.INTER_AREA if M[0, 0] < 1 else cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        crop = crop_image(rgb, CropTransform(M, _CROP_SIZE))
         if self._crop_mesh is None:
             self._crop_mesh = _mp().solutions.face_mesh.FaceMesh(
                 static_image_mode=True, max_num_faces=1, refine_landmarks=True,
@@ -237,7 +245,7 @@ class FaceMesh:
 
     def _detect_fullrange(self, rgb: np.ndarray, small: np.ndarray) -> list[FaceLandmarks]:
         faces: list[FaceLandmarks] = []
-        for box in self.detect_boxes(rgb):
+        for box in self.detect_boxes(rgb, small):
             f = self.mesh_in_box(rgb, box, score=box[4])
             if f is not None and all(_iou(f, g) < 0.3 for g in faces):
                 faces.append(f)
@@ -310,8 +318,7 @@ class TrackingFaceMesh:
         x0, y0, x1, y1 = self._prev.bbox()
         side = _TRACK_ENLARGE * max(x1 - x0, y1 - y0, 4.0)
         M = _square_crop_matrix(0.5 * (x0 + x1), 0.5 * (y0 + y1), side, _CROP_SIZE)
-        crop = cv2.warpAffine(rgb, M, (_CROP_SIZE, _CROP_SIZE), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        crop = crop_image(rgb, CropTransform(M, _CROP_SIZE))
         if self._crop is None:
             self._crop = _mp().solutions.face_mesh.FaceMesh(
                 static_image_mode=False, max_num_faces=1, refine_landmarks=True,
@@ -329,17 +336,13 @@ class TrackingFaceMesh:
             raise RuntimeError("TrackingFaceMesh is closed")
         rgb = _as_rgb(rgb)
         H, W = rgb.shape[:2]
-        work, k = rgb, 1.0
-        if self.max_side and max(H, W) > self.max_side:
-            k = self.max_side / max(H, W)
-            work = cv2.resize(rgb, (round(W * k), round(H * k)), interpolation=cv2.INTER_AREA)
         face = None
         if self._crop_mode and self._prev is not None:
             face = self._track_crop(rgb)
             if face is None:
                 self._crop_mode = False
         if face is None and not self._crop_mode:
-            faces = self._full._process(work, W, H)
+            faces = self._full._process(_downscaled(rgb, self.max_side), W, H)
             face = self._choose(faces)
             if face is None:  # small face? full-range detector + crop tracking
                 if self._static is None:

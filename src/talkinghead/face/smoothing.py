@@ -35,12 +35,14 @@ class OneEuroFilter:
     """Vectorised One-Euro filter; ``f(x, t)`` returns the filtered x (same shape, float64).
 
     ``t`` is the timestamp in seconds (strictly increasing; a repeated or decreasing t is treated
-    as a 1/30 s step). The first call returns x unchanged.
+    as a 1/30 s step). The first call returns x unchanged. ``min_cutoff`` and ``beta`` may be arrays
+    broadcastable to x (e.g. a higher min_cutoff for lip points, which move fast in speech).
     """
 
-    def __init__(self, min_cutoff: float = MIN_CUTOFF, beta: float = BETA, d_cutoff: float = D_CUTOFF):
-        self.min_cutoff = float(min_cutoff)
-        self.beta = float(beta)
+    def __init__(self, min_cutoff: float | np.ndarray = MIN_CUTOFF, beta: float | np.ndarray = BETA,
+                 d_cutoff: float = D_CUTOFF):
+        self.min_cutoff = np.asarray(min_cutoff, np.float64)  # scalar or broadcastable to x, e.g. (478, 1)
+        self.beta = np.asarray(beta, np.float64)
         self.d_cutoff = float(d_cutoff)
         self.reset()
 
@@ -73,7 +75,8 @@ class LandmarkSmoother:
     first frame (then a slow running average) converts speeds to normalised units for the cutoff.
     """
 
-    def __init__(self, min_cutoff: float = MIN_CUTOFF, beta: float = BETA, d_cutoff: float = D_CUTOFF):
+    def __init__(self, min_cutoff: float | np.ndarray = MIN_CUTOFF, beta: float | np.ndarray = BETA,
+                 d_cutoff: float = D_CUTOFF):
         self.filter = OneEuroFilter(min_cutoff, beta, d_cutoff)
         self._scale: float | None = None
 

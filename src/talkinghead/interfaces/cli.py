@@ -45,12 +45,12 @@ def _add_animate(sub) -> None:
 
 def _cmd_animate(a) -> int:
     from talkinghead.config import AnimateConfig, MotionStrength
-    from talkinghead.io.atomic import check_input_file, check_output_path
+    from talkinghead.io.atomic import check_input_file, probe_writable
     from talkinghead.pipelines.animate import AnimatePipeline
 
     check_input_file(a.source)
     check_input_file(a.driving)
-    check_output_path(a.output)
+    probe_writable(a.output, {".mp4", ".m4v", ".mov", ".mkv"})
     cfg = AnimateConfig(size=a.size, relative=a.relative, reference=a.reference, mode=a.mode,
                         face_index=a.face_index, mouth_interior=a.mouth_interior, crf=a.crf,
                         strength=MotionStrength(pose=a.pose, expression=a.expression, eyes=a.eyes, mouth=a.mouth))

@@ -79,6 +79,16 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return p
 
 
+def probe_writable(path: str | os.PathLike, extensions: set[str] | None = None) -> Path:
+    """Check early (before long work) that ``path`` can be written: directory, extension and a
+    real write test (a hidden temp file is created and removed)."""
+    p = check_output_path(path)
+    if extensions is not None and p.suffix.lower() not in extensions:
+        raise OutputError(p, f"unsupported output extension '{p.suffix}' (use {' or '.join(sorted(extensions))})")
+    _remove_quietly(_create_temp(p, p.suffix))
+    return p
+
+
 def _output_error(path: Path, err: OSError) -> OutputError:
     reason = _OUTPUT_ERRNO_REASONS.get(err.errno or -1) or (err.strerror or str(err))
     return OutputError(path, reason)

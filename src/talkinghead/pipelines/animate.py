@@ -23,7 +23,6 @@ from talkinghead.motion.transfer import MotionTransfer
 from talkinghead.pipelines.source import PreparedSource, prepare_source
 from talkinghead.render.base import MouthSource
 from talkinghead.motion.object import object_similarity
-from talkinghead.render.object import ObjectRenderer
 from talkinghead.render.warp import WarpRenderer
 
 MOUTH_SOURCE_MIN_OPENING = 0.04  # driver inner-lip gap / mouth width above which we pass the driver mouth
@@ -97,6 +96,8 @@ class AnimatePipeline:
         cfg = self.config
         ref = track.motions[self._reference(track)]
         if src.mode == "object":
+            from talkinghead.render.object import ObjectRenderer
+
             renderer = ObjectRenderer()
             renderer.prepare(src.crop)
             for m in track.motions:

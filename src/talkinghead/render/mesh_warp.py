@@ -58,59 +58,91 @@ def border_points(size: int, margin: int, n: int = 8) -> np.ndarray:
     return np.concatenate(rings).astype(np.float32)
 
 
+def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run-length expansion: for each of ``counts.sum()`` items, its owner index and offset in the run."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    start = np.cumsum(counts) - counts
+    return owner, np.arange(len(owner), dtype=np.int32) - start[owner].astype(np.int32)
+
+
+class TargetTriangles:
+    """Per-frame triangle data in target px: vertices sorted top to bottom, edge slopes and the affine
+    target -> source map of each triangle (``src = base + gx * x + gy * y``)."""
+
+    def __init__(self, dst: np.ndarray, src: np.ndarray, triangles: np.ndarray) -> None:
+        d = np.asarray(dst, np.float64)[triangles]
+        order = np.argsort(d[..., 1], axis=1)
+        tri = np.take_along_axis(triangles, order, 1)
+        d = np.take_along_axis(d, order[..., None], 1)
+        x0, y0, x1, y1, x2, y2 = d[:, 0, 0], d[:, 0, 1], d[:, 1, 0], d[:, 1, 1], d[:, 2, 0], d[:, 2, 1]
+        det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+        ok = np.flatnonzero(np.abs(det) > 1e-6)  # zero-area triangles (a shut eye) cover no pixel
+        tri, det = tri[ok], det[ok]
+        x0, y0, x1, y1, x2, y2 = x0[ok], y0[ok], x1[ok], y1[ok], x2[ok], y2[ok]
+        s = np.asarray(src, np.float64)[tri]
+        s1, s2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]
+        inv = 1.0 / det
+        self.gx = ((y2 - y0) * inv)[:, None] * s1 - ((y1 - y0) * inv)[:, None] * s2
+        self.gy = ((x0 - x2) * inv)[:, None] * s1 + ((x1 - x0) * inv)[:, None] * s2
+        self.base = s[:, 0] - self.gx * x0[:, None] - self.gy * y0[:, None]
+
+        def slope(xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray) -> np.ndarray:
+            return np.where(yb - ya > 1e-9, (xb - xa) / np.maximum(yb - ya, 1e-9), 0.0)
+
+        self.k02, self.k01, self.k12 = slope(x0, y0, x2, y2), slope(x0, y0, x1, y1), slope(x1, y1, x2, y2)
+        self.x0, self.y0, self.x1, self.y1, self.y2 = x0, y0, x1, y1, y2
+        self.xmin = np.minimum(np.minimum(x0, x1), x2)
+        self.xmax = np.maximum(np.maximum(x0, x1), x2)
+
+    def rasterize(self, shape: tuple[int, int], origin: tuple[float, float] = (0.0, 0.0), step: float = 1.0,
+                  out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Source positions on the lattice ``origin + step * (j, i)``, shape (h, w): (map (h, w, 2), covered).
+
+        Lattice points outside every triangle keep ``out``'s value (NaN when ``out`` is None); where
+        target triangles overlap (folds) later ones win. Vectorised scan conversion: triangles -> rows
+        -> exact pixel spans, no per-triangle Python loop.
+        """
+        h, w = shape
+        ox, oy = origin
+        if out is None:
+            out = np.full((h, w, 2), np.nan, np.float32)
+        covered = np.zeros((h, w), bool)
+        eps = 1e-4
+        ylo = np.maximum(np.ceil((self.y0 - oy) / step - eps), 0).astype(np.int32)
+        yhi = np.minimum(np.floor((self.y2 - oy) / step + eps), h - 1).astype(np.int32)
+        keep = (yhi >= ylo) & (self.xmax >= ox - eps) & (self.xmin <= ox + step * (w - 1) + eps)
+        t = np.flatnonzero(keep)
+        if len(t) == 0:
+            return out, covered
+        # Rows: the span of each triangle on each lattice row it crosses (px coordinates).
+        r, off = _expand(yhi[t] - ylo[t] + 1)
+        t = t[r]
+        y = oy + step * (ylo[t] + off)
+        dy0 = y - self.y0[t]
+        xa = self.x0[t] + dy0 * self.k02[t]
+        xb = np.where(y < self.y1[t], self.x0[t] + dy0 * self.k01[t], self.x1[t] + (y - self.y1[t]) * self.k12[t])
+        xl = np.maximum(np.ceil((np.minimum(xa, xb) - ox) / step - eps), 0).astype(np.int32)
+        xr = np.minimum(np.floor((np.maximum(xa, xb) - ox) / step + eps), w - 1).astype(np.int32)
+        rows = np.concatenate([self.base[t] + self.gy[t] * y[:, None] + self.gx[t] * ox, self.gx[t] * step,
+                               xl[:, None], ((y - oy) / step)[:, None]], 1).astype(np.float32)
+        # Pixels: expand each span; src = row start + j * (gx * step).
+        r, off = _expand(np.maximum(xr - xl + 1, 0))
+        c = rows[r]
+        px = c[:, 4].astype(np.int32) + off
+        py = np.rint(c[:, 5]).astype(np.int32)
+        xf = px.astype(np.float32)
+        out[py, px, 0] = c[:, 0] + c[:, 2] * xf  # fancy assignment also works on strided views
+        out[py, px, 1] = c[:, 1] + c[:, 3] * xf
+        covered[py, px] = True
+        return out, covered
+
+
 def piecewise_affine(dst: np.ndarray, src: np.ndarray, triangles: np.ndarray, shape: tuple[int, int],
                      origin: tuple[float, float] = (0.0, 0.0), step: float = 1.0,
                      out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Backward map of the piecewise-affine warp ``dst`` mesh -> ``src`` mesh on a lattice.
-
-    Lattice point (i, j) sits at ``origin + step * (j, i)`` in dst px. Returns (map (h, w, 2) source
-    positions, covered (h, w) bool); lattice points outside every triangle keep ``out``'s value
-    (NaN when ``out`` is None). Later triangles win where target triangles overlap (folds).
-    """
-    h, w = shape
-    if out is None:
-        out = np.full((h, w, 2), np.nan, np.float32)
-    covered = np.zeros(h * w, bool)
-    tri_d = (dst[triangles] - np.asarray(origin, np.float32)) / step  # (T, 3, 2) lattice coords
-    eps = 1e-4
-    v0, v1, v2 = tri_d[:, 0], tri_d[:, 1], tri_d[:, 2]  # (reductions over a size-3 axis are slow)
-    lo = np.ceil(np.minimum(np.minimum(v0, v1), v2) - eps).astype(np.int32)
-    hi = np.floor(np.maximum(np.maximum(v0, v1), v2) + eps).astype(np.int32)
-    np.maximum(lo, 0, out=lo)
-    np.minimum(hi, [w - 1, h - 1], out=hi)
-    nx, ny = hi[:, 0] - lo[:, 0] + 1, hi[:, 1] - lo[:, 1] + 1
-    keep = np.flatnonzero((nx > 0) & (ny > 0))  # triangles whose box meets the lattice
-    tri_d, lo, nx, ny = tri_d[keep], lo[keep], nx[keep], ny[keep]
-    tri_s = src[triangles[keep]].astype(np.float32)
-    a = tri_d[:, 0]
-    e1, e2 = tri_d[:, 1] - a, tri_d[:, 2] - a
-    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    cnt = np.where(np.abs(det) > 1e-8, nx * ny, 0)
-    total = int(cnt.sum())
-    if total == 0:
-        return out, covered.reshape(h, w)
-    # Per-triangle coefficients (barycentric rows, source vertices), gathered once per lattice point.
-    inv = 1.0 / np.where(det == 0, 1.0, det)
-    coef = np.stack([a[:, 0], a[:, 1], e2[:, 1] * inv, -e2[:, 0] * inv, -e1[:, 1] * inv, e1[:, 0] * inv,
-                     tri_s[:, 0, 0], tri_s[:, 0, 1], tri_s[:, 1, 0] - tri_s[:, 0, 0],
-                     tri_s[:, 1, 1] - tri_s[:, 0, 1], tri_s[:, 2, 0] - tri_s[:, 0, 0],
-                     tri_s[:, 2, 1] - tri_s[:, 0, 1], lo[:, 0], lo[:, 1], nx], 1).astype(np.float32)
-    tid = np.repeat(np.arange(len(cnt)), cnt)
-    k = np.arange(total, dtype=np.int32) - np.repeat((np.cumsum(cnt) - cnt).astype(np.int32), cnt)
-    c = coef[tid]
-    nxi = c[:, 14].astype(np.int32)
-    py = k // nxi
-    px = k - py * nxi + c[:, 12].astype(np.int32)
-    py += c[:, 13].astype(np.int32)
-    dx, dy = px - c[:, 0], py - c[:, 1]
-    l1 = c[:, 2] * dx + c[:, 3] * dy  # barycentric coordinates
-    l2 = c[:, 4] * dx + c[:, 5] * dy
-    inside = (l1 >= -eps) & (l2 >= -eps) & (l1 + l2 <= 1 + eps)
-    l1, l2, c, py, px = l1[inside], l2[inside], c[inside], py[inside], px[inside]
-    out[py, px, 0] = c[:, 6] + l1 * c[:, 8] + l2 * c[:, 10]  # works on strided views too
-    out[py, px, 1] = c[:, 7] + l1 * c[:, 9] + l2 * c[:, 11]
-    covered[py * w + px] = True
-    return out, covered.reshape(h, w)
+    """Backward map of the piecewise-affine warp ``dst`` mesh -> ``src`` mesh on a lattice
+    (see :meth:`TargetTriangles.rasterize`)."""
+    return TargetTriangles(dst, src, np.asarray(triangles)).rasterize(shape, origin, step, out)
 
 
 class MeshWarp:
@@ -133,21 +165,39 @@ class MeshWarp:
         ident = np.arange(size, dtype=np.float32)
         self._identity = np.stack(np.meshgrid(ident, ident), -1)
 
-    def backward_map(self, target: np.ndarray, patches: Sequence[Rect] = ()) -> np.ndarray:
-        """(S, S, 2) float32 source positions for the mesh moved to ``target`` (N, 2)."""
+    def backward_map(self, target: np.ndarray, patches: Sequence[Rect] = (),
+                     source: np.ndarray | None = None) -> np.ndarray:
+        """(S, S, 2) float32 source positions for the mesh moved to ``target`` (N, 2).
+
+        ``source`` optionally replaces the vertices' source positions for this call (same topology).
+        """
         S, st = self.size, self.step
         target = np.asarray(target, np.float32)
-        coarse, _ = piecewise_affine(target, self.src, self.triangles, self._lattice.shape[:2],
-                                     origin=(0.5 * st - 0.5,) * 2, step=st, out=self._lattice.copy())
+        src = self.src if source is None else np.asarray(source, np.float32)
+        tris = self.last = TargetTriangles(target, src, self.triangles)
+        coarse, _ = tris.rasterize(self._lattice.shape[:2], origin=(0.5 * st - 0.5,) * 2, step=st,
+                                   out=self._lattice.copy())
         coarse -= self._lattice
         full = cv2.resize(coarse, (S, S), interpolation=cv2.INTER_LINEAR) if st > 1 else coarse
         full += self._identity
         for x0, y0, x1, y1 in patches:
             x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, S), min(y1, S)
             if x1 > x0 and y1 > y0:
-                piecewise_affine(target, self.src, self.triangles, (y1 - y0, x1 - x0), origin=(x0, y0),
-                                 out=full[y0:y1, x0:x1])
+                tris.rasterize((y1 - y0, x1 - x0), origin=(x0, y0), out=full[y0:y1, x0:x1])
         return full
+
+    def supersample(self, image: np.ndarray, out: np.ndarray, rect: Rect, factor: int = 2) -> None:
+        """Re-render ``rect`` of ``out`` from ``image`` with factor^2 samples a pixel (after
+        ``backward_map``): anti-aliases creases where the map jumps (lids meeting, lips closing)."""
+        S = self.size
+        x0, y0, x1, y1 = max(rect[0], 0), max(rect[1], 0), min(rect[2], S), min(rect[3], S)
+        if x1 <= x0 or y1 <= y0:
+            return
+        o = (factor - 1) / (2 * factor)
+        fine, _ = self.last.rasterize(((y1 - y0) * factor, (x1 - x0) * factor), origin=(x0 - o, y0 - o),
+                                      step=1 / factor)
+        sub = remap(image, np.nan_to_num(fine, nan=0.0))
+        out[y0:y1, x0:x1] = cv2.resize(sub, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
 
     def warp(self, image: np.ndarray, target: np.ndarray, patches: Sequence[Rect] = ()) -> np.ndarray:
         """``image`` re-posed so the mesh vertices land on ``target``."""

@@ -20,6 +20,9 @@ from talkinghead.render.mouth import MouthFiller
 _RINGS = ((1.3, 1.0, 0.35), (1.75, 0.5, 0.25), (2.3, 0.2, 0.15))
 _EYES = ((topo.LEFT_EYE, topo.LEFT_IRIS, topo.LEFT_EYE_LIDS, topo.LEFT_EYE_CORNERS),
          (topo.RIGHT_EYE, topo.RIGHT_IRIS, topo.RIGHT_EYE_LIDS, topo.RIGHT_EYE_CORNERS))
+# Lid margins of each eye, outer corner -> inner corner, upper[i] above lower[i].
+_LID_UPPER = ([466, 388, 387, 386, 385, 384, 398], [246, 161, 160, 159, 158, 157, 173])
+_LID_LOWER = ([249, 390, 373, 374, 380, 381, 382], [7, 163, 144, 145, 153, 154, 155])
 
 
 def head_anchors(points: np.ndarray, size: int, margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,17 +101,39 @@ class WarpRenderer:
         self._fixed = fixed
         self._c = pts[topo.FACE_OVAL].mean(0)
         self._open = [_openness(pts, lids, corners) for _, _, lids, corners in _EYES]
+        # Per-eye source offset of the lower margin when the eye closes: 6 % of the eye width, down the face.
+        down = pts[topo.CHIN] - pts[topo.FOREHEAD]
+        down = down / max(float(np.linalg.norm(down)), 1e-6)
+        self._lid_drop = [0.06 * np.linalg.norm(pts[c[0]] - pts[c[1]]) * down for _, _, _, c in _EYES]
         self.mouth.prepare(image, pts)
 
-    def target_vertices(self, target: np.ndarray) -> np.ndarray:
-        """Mesh vertex targets: face landmarks, anchors moved by the head similarity, fixed border."""
+    def target_vertices(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mesh vertex (targets, sources): landmarks, anchors moved by the head similarity, fixed border."""
         tgt = np.asarray(target, np.float32)[:, :2]
         T = similarity_fit(self.points[topo.RIGID], tgt[topo.RIGID])
         a = self.anchors.astype(np.float64)
         moved = a @ T[:, :2].T + T[:, 2]
         shift = T[:, :2] @ self._c + T[:, 2] - self._c  # head translation at the face centre
         anchors = a + self.anchor_w[:, None] * (moved - a) + self.anchor_u[:, None] * shift
-        return np.concatenate([tgt[: self.n_face], anchors.astype(np.float32), self._fixed])
+        face, src = tgt[: self.n_face].copy(), self.mesh.src
+        for eye, (_, _, lids, corners) in enumerate(_EYES):
+            # Nearly closed target eye: the lids meet exactly (no squeezed sliver of iris and sclera)
+            # and the lower margin samples skin a little below the detected margin line.
+            k = self._closing(tgt, eye)
+            if k > 0:
+                up, lo = _LID_UPPER[eye], _LID_LOWER[eye]
+                meet = 0.3 * face[up] + 0.7 * face[lo]
+                face[up] += k * (meet - face[up])
+                face[lo] += k * (meet - face[lo])
+                src = src.copy() if src is self.mesh.src else src
+                src[lo] += k * self._lid_drop[eye]
+        return np.concatenate([face, anchors.astype(np.float32), self._fixed]), src
+
+    def _closing(self, tgt: np.ndarray, eye: int) -> float:
+        """0 for an open eye, rising to 1 as the target lids shut (openness relative to the source)."""
+        _, _, lids, corners = _EYES[eye]
+        ratio = _openness(tgt, lids, corners) / max(self._open[eye], 1e-3)
+        return 1.0 - float(np.clip((ratio - 0.12) / 0.25, 0, 1))
 
     def render(self, target: np.ndarray, mouth: MouthSource | None = None) -> np.ndarray:
         """The source crop re-posed so its landmarks land on ``target`` (478, 2) crop px."""
@@ -120,11 +145,15 @@ class WarpRenderer:
             rects.append(_box(tgt[contour], max(3.0, 0.35 * width), S))
         mw = np.linalg.norm(tgt[topo.MOUTH_CORNERS[0]] - tgt[topo.MOUTH_CORNERS[1]])
         rects.append(_box(tgt[topo.OUTER_LIPS], max(3.0, 0.2 * mw), S))
-        mapping = self.mesh.backward_map(self.target_vertices(tgt), rects)
+        verts, src = self.target_vertices(tgt)
+        mapping = self.mesh.backward_map(verts, rects, source=src)
         if self.gaze:
             for eye, rect in zip(range(2), rects):
                 self._shift_iris(mapping, tgt, eye, rect)
         out = remap(self.image, mapping)
+        for eye, rect in enumerate(rects[:2]):
+            if self._closing(tgt, eye) > 0:
+                self.mesh.supersample(self.image, out, rect)
         if self.fill_mouth:
             self.mouth.fill(out, tgt, mouth)
         return out
@@ -132,7 +161,7 @@ class WarpRenderer:
     def _shift_iris(self, mapping: np.ndarray, tgt: np.ndarray, eye: int, rect: Rect) -> None:
         """Move the iris inside the eye opening to the target iris centre (a local shift of the map)."""
         contour, iris, lids, corners = _EYES[eye]
-        fade = np.clip((_openness(tgt, lids, corners) / max(self._open[eye], 1e-3) - 0.3) / 0.4, 0, 1)
+        fade = np.clip((_openness(tgt, lids, corners) / max(self._open[eye], 1e-3) - 0.4) / 0.3, 0, 1)
         x0, y0, x1, y1 = rect
         if fade <= 0 or x1 <= x0 or y1 <= y0:
             return

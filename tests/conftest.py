@@ -1,0 +1,28 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "real"
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED.exists():
+        pytest.skip("../shared/data/real not present")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def demo_inputs(tmp_path_factory) -> Path:
+    """Short bundled demo inputs (portrait.png, driving.mp4) made by scripts/make_demo_inputs.py."""
+    d = tmp_path_factory.mktemp("demo")
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_demo_inputs.py"), str(d), "--seconds", "1.6"],
+                   check=True, capture_output=True)
+    return d

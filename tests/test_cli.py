@@ -1,0 +1,177 @@
+"""End-to-end CLI tests: a real run on a short clip, and every kind of bad input."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from talkinghead.io.image import write_image
+from talkinghead.io.video import VideoWriter, probe_video, read_video_frames
+
+CLI = [sys.executable, "-m", "talkinghead.interfaces.cli"]
+
+
+def run(*args, timeout=300):
+    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
+
+
+def assert_clean_error(r, needle: str, path=None):
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr
+    errs = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errs) == 1, r.stderr
+    assert needle in errs[0], errs[0]
+    if path is not None:
+        assert str(path) in errs[0]
+
+
+def test_animate_end_to_end(demo_inputs, tmp_path):
+    out = tmp_path / "out.mp4"
+    r = run("animate", "--source", demo_inputs / "portrait.png", "--driving", demo_inputs / "driving.mp4",
+            "-o", out, "-q")
+    assert r.returncode == 0, r.stderr[-3000:]
+    info = probe_video(out)
+    drv = probe_video(demo_inputs / "driving.mp4")
+    assert info.n_frames == drv.n_frames and abs(info.fps - drv.fps) < 1e-3
+    assert info.has_audio == drv.has_audio
+    frames, _ = read_video_frames(out)
+    # the portrait moves: frames differ from each other, but the frame edges stay still
+    diffs = [np.abs(f.astype(int) - frames[0].astype(int)) for f in frames[1:]]
+    assert max(d.mean() for d in diffs) > 0.5
+    edge = max(max(d[:4].mean(), d[-4:].mean(), d[:, :4].mean(), d[:, -4:].mean()) for d in diffs)
+    assert edge < 2.0, edge
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temp files left
+
+
+def test_strength_zero_gives_still_video(demo_inputs, tmp_path):
+    out = tmp_path / "still.mp4"
+    r = run("animate", "-s", demo_inputs / "portrait.png", "-d", demo_inputs / "driving.mp4", "-o", out, "-q",
+            "--pose", "0", "--expression", "0", "--eyes", "0", "--mouth", "0")
+    assert r.returncode == 0, r.stderr[-3000:]
+    frames, _ = read_video_frames(out)
+    assert max(np.abs(f.astype(int) - frames[0].astype(int)).mean() for f in frames) < 1.0
+
+
+@pytest.fixture()
+def blank_png(tmp_path):
+    p = tmp_path / "blank.png"
+    write_image(p, np.full((200, 200, 3), 128, np.uint8))
+    return p
+
+
+def test_no_face_in_source_face_mode(blank_png, demo_inputs, tmp_path):
+    out = tmp_path / "o.mp4"
+    r = run("animate", "-s", blank_png, "-d", demo_inputs / "driving.mp4", "-o", out, "--mode", "face", "-q")
+    assert_clean_error(r, "no face", blank_png)
+    assert not out.exists()
+
+
+def test_no_face_source_auto_uses_object_mode(tmp_path, demo_inputs):
+    rng = np.random.default_rng(0)
+    img = np.full((240, 240, 3), 200, np.uint8)
+    img[60:180, 70:170] = rng.integers(0, 255, (120, 100, 3))  # a textured "object", no face
+    p = tmp_path / "object.png"
+    write_image(p, img)
+    out = tmp_path / "obj.mp4"
+    r = run("animate", "-s", p, "-d", demo_inputs / "driving.mp4", "-o", out, "-q")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "object mode" in r.stderr
+    assert probe_video(out).n_frames > 10
+
+
+def test_driver_without_any_face(tmp_path, demo_inputs):
+    drv = tmp_path / "noface.mp4"
+    with VideoWriter(drv, fps=25, size=(128, 128)) as w:
+        for i in range(10):
+            w.write(np.full((128, 128, 3), 40 + i, np.uint8))
+    out = tmp_path / "o.mp4"
+    r = run("animate", "-s", demo_inputs / "portrait.png", "-d", drv, "-o", out, "-q")
+    assert_clean_error(r, "no face found in any frame", drv)
+    assert not out.exists()
+
+
+def test_driver_with_some_faceless_frames(tmp_path, demo_inputs):
+    frames, info = read_video_frames(demo_inputs / "driving.mp4")
+    drv = tmp_path / "gaps.mp4"
+    with VideoWriter(drv, fps=info.fps, size=(info.width, info.height)) as w:
+        for i, f in enumerate(frames):
+            w.write(np.zeros_like(f) if 10 <= i < 20 else f)
+    out = tmp_path / "o.mp4"
+    r = run("animate", "-s", demo_inputs / "portrait.png", "-d", drv, "-o", out, "-q")
+    assert r.returncode == 0, r.stderr[-3000:]
+    outs, _ = read_video_frames(out)
+    assert len(outs) == len(frames)
+    # no jump while the face is missing: consecutive output frames stay close
+    steps = [np.abs(outs[i].astype(int) - outs[i - 1].astype(int)).mean() for i in range(10, 21)]
+    assert max(steps) < 6.0, steps
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "text", "truncated"])
+def test_bad_source_files(kind, tmp_path, demo_inputs):
+    p = tmp_path / "src.jpg"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "text":
+        p.write_text("this is not an image")
+    elif kind == "truncated":
+        data = (demo_inputs / "portrait.png").read_bytes()
+        p = tmp_path / "src.png"
+        p.write_bytes(data[: len(data) // 3])
+    out = tmp_path / "o.mp4"
+    r = run("animate", "-s", p, "-d", demo_inputs / "driving.mp4", "-o", out, "-q")
+    needle = {"missing": "not found", "empty": "empty", "text": "not an image", "truncated": "truncated"}[kind]
+    assert_clean_error(r, needle, p)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "image"])
+def test_bad_driving_files(kind, tmp_path, demo_inputs):
+    p = tmp_path / "drv.mp4"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "text":
+        p.write_text("not a video at all")
+    elif kind == "truncated":
+        data = (demo_inputs / "driving.mp4").read_bytes()
+        p.write_bytes(data[:2000])
+    elif kind == "image":
+        p = demo_inputs / "portrait.png"
+    out = tmp_path / "o.mp4"
+    r = run("animate", "-s", demo_inputs / "portrait.png", "-d", p, "-o", out, "-q")
+    assert_clean_error(r, "", p)
+    assert not out.exists()
+
+
+def test_face_too_small(tmp_path, demo_inputs):
+    from talkinghead.io.image import read_image
+    import cv2
+
+    img = read_image(demo_inputs / "portrait.png")
+    small = cv2.resize(img, (img.shape[1] // 8, img.shape[0] // 8), interpolation=cv2.INTER_AREA)
+    canvas = np.full((400, 400, 3), 255, np.uint8)
+    canvas[10:10 + small.shape[0], 10:10 + small.shape[1]] = small
+    p = tmp_path / "tiny.png"
+    write_image(p, canvas)
+    r = run("animate", "-s", p, "-d", demo_inputs / "driving.mp4", "-o", tmp_path / "o.mp4", "-q", "--mode", "face")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert ("too small" in r.stderr) or ("no face" in r.stderr)
+
+
+def test_unwritable_output(tmp_path, demo_inputs):
+    out = tmp_path / "missing_dir" / "o.mp4"
+    r = run("animate", "-s", demo_inputs / "portrait.png", "-d", demo_inputs / "driving.mp4", "-o", out, "-q")
+    assert_clean_error(r, "directory does not exist", out)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run("animate", "-s", demo_inputs / "portrait.png", "-d", demo_inputs / "driving.mp4", "-o", blocker / "o.mp4", "-q")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = run("animate", "-s", demo_inputs / "portrait.png", "-d", demo_inputs / "driving.mp4", "-o", tmp_path / "o.avi", "-q")
+    assert_clean_error(r, "extension")
+
+
+def test_face_index_out_of_range(tmp_path, demo_inputs):
+    r = run("animate", "-s", demo_inputs / "portrait.png", "-d", demo_inputs / "driving.mp4",
+            "-o", tmp_path / "o.mp4", "-q", "--face-index", "3")
+    assert_clean_error(r, "face_index 3 out of range")

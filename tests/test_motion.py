@@ -1,0 +1,85 @@
+"""Motion representation and transfer on synthetic landmarks (the canonical face, posed)."""
+import numpy as np
+import pytest
+
+from talkinghead.config import MotionStrength
+from talkinghead.drivers.procedural import blink_curve, close_eyes, open_mouth
+from talkinghead.face.canonical import load_canonical
+from talkinghead.face.types import HeadPose
+from talkinghead.motion.extract import motion_from_landmarks, neutral_index
+from talkinghead.motion.object import object_similarity
+from talkinghead.motion.transfer import MotionTransfer
+
+
+def posed(X, yaw=0.0, pitch=0.0, roll=0.0, s=60.0, t=(128.0, 120.0)):
+    return HeadPose(HeadPose.rotation_from_euler(yaw, pitch, roll), np.array(t), s).project(X)
+
+
+@pytest.fixture(scope="module")
+def canon():
+    return load_canonical().astype(np.float64)
+
+
+def test_summaries_follow_mouth_and_eyes(canon):
+    m0 = motion_from_landmarks(posed(canon))
+    m1 = motion_from_landmarks(posed(open_mouth(canon, 1.0), yaw=15))
+    m2 = motion_from_landmarks(posed(close_eyes(canon, 1.0), pitch=-10))
+    assert m1.mouth > m0.mouth + 0.15
+    assert (m2.eyes < 0.3 * m0.eyes).all()
+    assert abs(m1.pose.euler_deg()[0] - 15) < 2.0
+
+
+def test_relative_transfer_self_is_identity(canon):
+    src = posed(canon, yaw=-10, s=50, t=(100, 110))
+    drv_ref = motion_from_landmarks(posed(canon, yaw=5, s=80, t=(300, 200)))
+    tr = MotionTransfer(src.astype(np.float32))
+    tr.set_reference(drv_ref)
+    out = tr(drv_ref)
+    assert np.abs(out[:, :2] - src[:, :2]).max() < 1e-3
+
+
+def test_relative_transfer_moves_like_driver(canon):
+    src = posed(canon, s=50, t=(100, 110))
+    ref = motion_from_landmarks(posed(canon, s=80, t=(300, 200)))
+    cur = motion_from_landmarks(posed(open_mouth(canon, 0.8), yaw=20, s=88, t=(316, 200)))
+    tr = MotionTransfer(src.astype(np.float32))
+    tr.set_reference(ref)
+    out = tr(cur)
+    got = motion_from_landmarks(out.astype(np.float64))
+    assert abs(got.pose.euler_deg()[0] - 20) < 1.5  # rotation transferred
+    assert abs(got.pose.scale / 50 - 1.1) < 0.02  # scale ratio transferred
+    # translation scaled by the source/driver size ratio: 16 px * 50/80 = 10 px
+    assert abs(got.pose.translation[0] - 110) < 1.0
+    assert abs(got.mouth - cur.mouth) < 0.02
+
+
+def test_strength_zero_keeps_source(canon):
+    src = posed(canon, s=50)
+    ref = motion_from_landmarks(posed(canon, s=80))
+    cur = motion_from_landmarks(posed(close_eyes(open_mouth(canon, 1.0), 1.0), yaw=25, s=80))
+    tr = MotionTransfer(src.astype(np.float32), MotionStrength(pose=0, expression=0, eyes=0, mouth=0))
+    tr.set_reference(ref)
+    assert np.abs(tr(cur)[:, :2] - src[:, :2]).max() < 1e-3
+    tr2 = MotionTransfer(src.astype(np.float32), MotionStrength(pose=1, expression=1, eyes=0, mouth=1))
+    tr2.set_reference(ref)
+    got = motion_from_landmarks(tr2(cur).astype(np.float64))
+    assert got.mouth > 0.2 and np.allclose(got.eyes, motion_from_landmarks(src).eyes, atol=0.02)
+
+
+def test_neutral_index_prefers_closed_mouth(canon):
+    ms = [motion_from_landmarks(posed(open_mouth(canon, a))) for a in (0.8, 0.5, 0.0, 0.6)]
+    assert neutral_index(ms) == 2
+
+
+def test_object_similarity_translation(canon):
+    ref = motion_from_landmarks(posed(canon, s=80, t=(200, 200)))
+    cur = motion_from_landmarks(posed(canon, roll=10, s=80, t=(240, 200)))
+    A = object_similarity(cur, ref, 256)
+    assert A[0, 2] > 20  # moved right
+    assert abs(np.degrees(np.arctan2(A[1, 0], A[0, 0])) - 10) < 1.0
+
+
+def test_blinks_have_human_statistics():
+    c = blink_curve(25 * 60, 25.0, rate_per_min=17, rng=np.random.default_rng(3))
+    onsets = np.flatnonzero((c[1:] > 0.5) & (c[:-1] <= 0.5))
+    assert 10 <= len(onsets) <= 30
