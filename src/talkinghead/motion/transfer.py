@@ -35,12 +35,13 @@ class MotionTransfer:
     """Maps driver :class:`Motion` frames to target landmarks of one source face."""
 
     def __init__(self, source_points: np.ndarray, strength: MotionStrength | None = None,
-                 relative: bool = True, driver_to_source_scale: float = 1.0):
+                 relative: bool = True, driver_to_source: np.ndarray | None = None):
         self.source = motion_from_landmarks(source_points)
         self.source_points = source_points
         self.strength = strength or MotionStrength()
         self.relative = relative
-        self.k = driver_to_source_scale  # absolute mode: driver px -> source px
+        # absolute mode: 2x3 similarity from driver image px to source px (e.g. crop to crop)
+        self.A = np.array([[1.0, 0, 0], [0, 1.0, 0]]) if driver_to_source is None else np.asarray(driver_to_source, float)
         w = channel_weights(self.source.canonical)
         s = self.strength
         self.gain = (s.eyes * w["eyes"] + s.mouth * w["mouth"] + s.expression * w["expression"])[:, None]
@@ -62,7 +63,8 @@ class MotionTransfer:
         R_d = m.pose.rotation
         R_rel = R_d @ src.rotation.T
         R = _rotation_power(R_rel, a) @ src.rotation
-        s_d, t_d = m.pose.scale * self.k, m.pose.translation * self.k
+        k = float(np.sqrt(abs(np.linalg.det(self.A[:, :2]))))
+        s_d, t_d = m.pose.scale * k, self.A[:, :2] @ m.pose.translation + self.A[:, 2]
         return HeadPose(R, src.translation + a * (t_d - src.translation), float(src.scale + a * (s_d - src.scale)))
 
     def target_canonical(self, m: Motion) -> np.ndarray:

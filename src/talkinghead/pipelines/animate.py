@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from talkinghead.face.types import FaceLandmarks
 from talkinghead.io.video import VideoReader, VideoWriter
 from talkinghead.motion.extract import neutral_index
 from talkinghead.motion.transfer import MotionTransfer
+from talkinghead.motion.types import Motion
 from talkinghead.pipelines.source import PreparedSource, prepare_source
 from talkinghead.render.base import MouthSource
 from talkinghead.motion.object import object_similarity
@@ -92,52 +94,61 @@ class AnimatePipeline:
         return neutral_index(track.motions)
 
     def _render(self, src: PreparedSource, track: DriverTrack, driving, keep_crops: bool):
-        """Yield (full frame, crop) per driver frame."""
-        cfg = self.config
+        """Yield (full frame, crop) per driver frame (re-decoding the driver for mouth interiors)."""
         ref = track.motions[self._reference(track)]
-        if src.mode == "object":
-            from talkinghead.render.object import ObjectRenderer
-
-            renderer = ObjectRenderer()
-            renderer.prepare(src.crop)
-            for m in track.motions:
-                crop = renderer.render(object_similarity(m, ref, cfg.size, cfg.strength.pose))
-                yield paste_back(src.canvas, crop, src.crop_tf), crop
-            return
-        renderer = self.renderer or WarpRenderer()
-        renderer.prepare(src.crop, src.points[:, :2])
-        transfer = MotionTransfer(src.points, cfg.strength, relative=cfg.relative,
-                                  driver_to_source_scale=self._abs_scale(src, track))
-        transfer.set_reference(ref)
-        want_mouth = cfg.mouth_interior == "transfer" and cfg.strength.mouth > 0
         with VideoReader(driving) as reader:
-            for i, frame in enumerate(reader):
-                if i >= len(track.motions):
-                    break
-                m = track.motions[i]
-                target = transfer(m)[:, :2]
-                mouth = None
-                if want_mouth and track.points[i] is not None and m.mouth > MOUTH_SOURCE_MIN_OPENING:
-                    mouth = self._mouth_source(frame, track.points[i])
-                crop = renderer.render(target, mouth)
-                yield paste_back(src.canvas, crop, src.crop_tf), crop
+            yield from render_motions(src, track.motions, ref, self.config, self.renderer,
+                                      driver_frames=reader, driver_points=track.points,
+                                      abs_map=self._abs_map(track))
 
-    def _mouth_source(self, frame: np.ndarray, points: np.ndarray) -> MouthSource:
-        """The driver's face crop at our size, for the mouth interior."""
-        H, W = frame.shape[:2]
-        face = FaceLandmarks(points, (W, H))
-        tf = face_crop_transform(face, self.config.size)
-        crop = crop_image(frame, tf)
-        return MouthSource(crop, face.transformed(tf.M, (tf.size, tf.size)).points[:, :2])
-
-    def _abs_scale(self, src: PreparedSource, track: DriverTrack) -> float:
-        """Absolute mode: map driver px to source crop px (ratio of face-crop scales)."""
+    def _abs_map(self, track: DriverTrack) -> np.ndarray | None:
+        """Absolute mode: driver image px -> crop px (the driver's own face crop at our size)."""
         if self.config.relative:
-            return 1.0
+            return None
         i = int(np.argmax(track.found))
         H, W = track.info.height, track.info.width
-        tf = face_crop_transform(FaceLandmarks(track.points[i], (W, H)), self.config.size)
-        return tf.scale  # driver image px -> crop px; translation handled in crop coords
+        return face_crop_transform(FaceLandmarks(track.points[i], (W, H)), self.config.size).M
+
+
+def render_motions(src: PreparedSource, motions: list[Motion], reference: Motion, cfg: AnimateConfig,
+                   renderer=None, driver_frames: Iterable[np.ndarray] | None = None,
+                   driver_points: list[np.ndarray | None] | None = None,
+                   abs_map: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The render loop shared by every driver: motion -> target landmarks -> crop -> full frame.
+
+    ``driver_frames``/``driver_points`` (video drivers) let an opening mouth take its interior
+    from the driver; without them the renderer synthesises it.
+    """
+    if src.mode == "object":
+        from talkinghead.render.object import ObjectRenderer
+
+        obj = ObjectRenderer()
+        obj.prepare(src.crop)
+        for m in motions:
+            crop = obj.render(object_similarity(m, reference, cfg.size, cfg.strength.pose))
+            yield paste_back(src.canvas, crop, src.crop_tf), crop
+        return
+    renderer = renderer or WarpRenderer()
+    renderer.prepare(src.crop, src.points[:, :2])
+    transfer = MotionTransfer(src.points, cfg.strength, relative=cfg.relative, driver_to_source=abs_map)
+    transfer.set_reference(reference)
+    want_mouth = cfg.mouth_interior == "transfer" and cfg.strength.mouth > 0 and driver_frames is not None
+    frames = iter(driver_frames) if driver_frames is not None else None
+    for i, m in enumerate(motions):
+        frame = next(frames, None) if frames is not None else None
+        mouth = None
+        if want_mouth and frame is not None and driver_points[i] is not None and m.mouth > MOUTH_SOURCE_MIN_OPENING:
+            mouth = mouth_source(frame, driver_points[i], cfg.size)
+        crop = renderer.render(transfer(m)[:, :2], mouth)
+        yield paste_back(src.canvas, crop, src.crop_tf), crop
+
+
+def mouth_source(frame: np.ndarray, points: np.ndarray, size: int) -> MouthSource:
+    """The driver's face crop at our size, for the mouth interior."""
+    H, W = frame.shape[:2]
+    face = FaceLandmarks(points, (W, H))
+    tf = face_crop_transform(face, size)
+    return MouthSource(crop_image(frame, tf), face.transformed(tf.M, (tf.size, tf.size)).points[:, :2])
 
 
 def animate(source, driving, output=None, config: AnimateConfig | None = None, **kw) -> AnimateResult:

@@ -16,8 +16,9 @@ from talkinghead.render.base import MouthSource
 from talkinghead.render.mesh_warp import MeshWarp, Rect, border_points, remap, similarity_fit
 from talkinghead.render.mouth import MouthFiller
 
-# Head anchor rings around the face oval: (scale about the oval centre, rigid weight, neck translation).
-_RINGS = ((1.3, 1.0, 0.35), (1.75, 0.5, 0.25), (2.3, 0.2, 0.15))
+# Head anchor rings around the face oval: (scale about the oval centre, rigid weight, weight of the
+# parent oval point's non-rigid motion, neck translation weight below the chin).
+_RINGS = ((1.3, 1.0, 0.6, 0.35), (1.75, 0.5, 0.25, 0.25), (2.3, 0.2, 0.1, 0.15))
 _EYES = ((topo.LEFT_EYE, topo.LEFT_IRIS, topo.LEFT_EYE_LIDS, topo.LEFT_EYE_CORNERS),
          (topo.RIGHT_EYE, topo.RIGHT_IRIS, topo.RIGHT_EYE_LIDS, topo.RIGHT_EYE_CORNERS))
 # Lid margins of each eye, outer corner -> inner corner, upper[i] above lower[i].
@@ -25,25 +26,27 @@ _LID_UPPER = ([466, 388, 387, 386, 385, 384, 398], [246, 161, 160, 159, 158, 157
 _LID_LOWER = ([249, 390, 373, 374, 380, 381, 382], [7, 163, 144, 145, 153, 154, 155])
 
 
-def head_anchors(points: np.ndarray, size: int, margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Anchors outside the face oval: positions (A, 2), rigid weights (A,), neck translation weights (A,).
+def head_anchors(points: np.ndarray, size: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Anchors outside the face oval: positions (A, 2) and per-anchor motion weights (A, 4).
 
-    An anchor's target is ``a + w (T a - a) + u t`` with T the head similarity and t its translation at
-    the face centre: hair and ears (w = 1 near the face, less further out) follow the head; below the
-    chin the weight moves from rotation to a fraction of the translation (neck, shoulders).
+    Weights are (rigid w, non-rigid n, neck u, parent landmark index): an anchor's target is
+    ``a + w (T a - a) + n r + u t`` with T the head similarity (Averbuch-Elor et al. Sec. 4.1: the
+    background/hair follows the head's global motion), r the parent oval point's motion beyond T (jaw
+    drop, cheeks) and t the head translation at the face centre. Hair and ears follow the head fully
+    near the face, less further out; below the chin rotation gives way to a fraction of the
+    translation (neck, shoulders), so the torso and background mostly stay.
     """
     oval = points[topo.FACE_OVAL].astype(np.float64)
     c = oval.mean(0)
     down = points[topo.CHIN] - points[topo.FOREHEAD]
     down = down / max(np.linalg.norm(down), 1e-6)
-    pos, w, u = [], [], []
-    for scale, w0, u0 in _RINGS:
-        for o in oval[::2]:
-            v = o - c
+    pos, wts = [], []
+    for scale, w0, n0, u0 in _RINGS:
+        for k in range(0, len(oval), 2):
+            v = oval[k] - c
             below = np.clip((v @ down / max(np.linalg.norm(v), 1e-6) - 0.3) / 0.5, 0.0, 1.0)
             pos.append(c + scale * v)
-            w.append(w0 * (1 - 0.75 * below))
-            u.append(u0 * below)
+            wts.append((w0 * (1 - 0.75 * below), n0, u0 * below, topo.FACE_OVAL[k]))
     pos_a = np.array(pos)
     lo, hi = margin + 0.02 * size, size - 1 - margin - 0.02 * size
     keep = [i for i, p in enumerate(pos_a) if lo <= p[0] <= hi and lo <= p[1] <= hi]
@@ -57,7 +60,7 @@ def head_anchors(points: np.ndarray, size: int, margin: float) -> tuple[np.ndarr
         if all(np.linalg.norm(pos_a[j] - p) >= min_d for j in chosen):
             chosen.append(i)
     idx = np.array(chosen, int)
-    return pos_a[idx].astype(np.float32), np.array(w)[idx], np.array(u)[idx]
+    return pos_a[idx].astype(np.float32), np.array(wts, np.float64).reshape(-1, 4)[idx]
 
 
 def _openness(points: np.ndarray, lids: tuple, corners: tuple) -> float:
@@ -92,7 +95,7 @@ class WarpRenderer:
         pts = np.asarray(points, np.float32)[:, :2]
         self.image, self.points, self.size = np.ascontiguousarray(image), pts, S
         margin = max(2 * step, S // 32)
-        self.anchors, self.anchor_w, self.anchor_u = head_anchors(pts, S, margin)
+        self.anchors, self.anchor_w = head_anchors(pts, S, margin)
         fixed = border_points(S, margin)
         # Irises are not mesh vertices: a closing lid must not fold over them (gaze is a separate shift).
         verts = np.concatenate([pts[: topo.N_FACE], self.anchors, fixed])
@@ -114,7 +117,10 @@ class WarpRenderer:
         a = self.anchors.astype(np.float64)
         moved = a @ T[:, :2].T + T[:, 2]
         shift = T[:, :2] @ self._c + T[:, 2] - self._c  # head translation at the face centre
-        anchors = a + self.anchor_w[:, None] * (moved - a) + self.anchor_u[:, None] * shift
+        w, n, u, parent = self.anchor_w.T
+        parent = parent.astype(int)
+        residual = tgt[parent] - (self.points[parent] @ T[:, :2].T + T[:, 2])  # parent's non-rigid motion
+        anchors = a + w[:, None] * (moved - a) + n[:, None] * residual + u[:, None] * shift
         face, src = tgt[: self.n_face].copy(), self.mesh.src
         for eye, (_, _, lids, corners) in enumerate(_EYES):
             # Nearly closed target eye: the lids meet exactly (no squeezed sliver of iris and sclera)

@@ -1,0 +1,53 @@
+"""Object mode: animate a subject without a face (animal, statue, object) by a smooth similarity warp.
+
+A lattice of control points covers the crop; points in the centre follow the similarity ``A`` fully,
+the motion fades to zero towards the frame (smoothstep on the normalised Chebyshev distance to the
+centre) and a fixed border band never moves, so paste-back has no seam. The dense field is the same
+piecewise-affine :class:`~talkinghead.render.mesh_warp.MeshWarp` as the face renderer uses.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from talkinghead.render.mesh_warp import MeshWarp, border_points
+
+
+class ObjectRenderer:
+    """``prepare(image)`` once, then ``render(A)`` with a 2x3 similarity (crop px, source -> target).
+
+    ``inner``/``outer``: normalised distances from the centre (1 = frame edge) where the motion starts
+    to fade and where it has faded out; ``n``: lattice points a side.
+    """
+
+    def __init__(self, n: int = 9, inner: float = 0.45, outer: float = 0.9, step: int | None = None) -> None:
+        if not 0 <= inner < outer <= 1:
+            raise ValueError("need 0 <= inner < outer <= 1")
+        self.n, self.inner, self.outer, self.step = n, inner, outer, step
+
+    def prepare(self, image: np.ndarray) -> None:
+        """Set the source crop (S, S, 3) uint8 and build the control lattice."""
+        if image.ndim != 3 or image.shape[0] != image.shape[1]:
+            raise ValueError(f"expected a square (S, S, 3) crop, got {image.shape}")
+        S = image.shape[0]
+        step = self.step or max(1, S // 64)
+        while S % step:
+            step -= 1
+        margin = max(2 * step, S // 32)
+        self.image, self.size = np.ascontiguousarray(image), S
+        t = np.linspace(margin, S - 1 - margin, self.n)
+        lattice = np.stack(np.meshgrid(t, t), -1).reshape(-1, 2)
+        inside = np.max(np.abs(lattice - (S - 1) / 2), axis=1) < (S - 1) / 2 - margin - 0.5
+        fixed = border_points(S, margin, self.n - 1)  # frame edge + the lattice's outer ring
+        self.points = np.concatenate([lattice[inside], fixed]).astype(np.float32)
+        d = np.max(np.abs(self.points - (S - 1) / 2), axis=1) / ((S - 1) / 2)
+        x = np.clip((d - self.inner) / (self.outer - self.inner), 0, 1)
+        self.weight = (1 - x * x * (3 - 2 * x)).astype(np.float32)  # 1 in the centre, 0 at the border
+        self.weight[len(self.points) - len(fixed):] = 0
+        self.mesh = MeshWarp(self.points, S, step)
+
+    def render(self, A: np.ndarray) -> np.ndarray:
+        """The crop with its centre moved by the 2x3 similarity ``A``; the border stays put."""
+        A = np.asarray(A, np.float64).reshape(2, 3)
+        moved = self.points @ A[:, :2].T + A[:, 2]
+        target = self.points + self.weight[:, None] * (moved - self.points)
+        return self.mesh.warp(self.image, target.astype(np.float32))
