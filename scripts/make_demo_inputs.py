@@ -52,6 +52,7 @@ def mouth_envelope(wav: str | None, n: int) -> np.ndarray:
         return np.clip(0.5 + 0.5 * np.sin(2 * np.pi * 3.5 * t), 0, 1) * (np.sin(2 * np.pi * 0.25 * t) > -0.3)
     x, sr = read_audio(wav, sr=16000)
     hop = sr // FPS
+    x = np.pad(x, (0, max(0, n * hop - len(x))))
     rms = np.array([np.sqrt(np.mean(x[i * hop:(i + 1) * hop] ** 2) + 1e-12) for i in range(n)])
     db = 20 * np.log10(rms + 1e-6)
     env = np.clip((db - (db.max() - 35)) / 30, 0, 1)

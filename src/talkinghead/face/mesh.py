@@ -16,6 +16,9 @@ mediapipe graphs hold native resources: use the classes as context managers or c
 """
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import os
 
 import cv2
@@ -41,6 +44,45 @@ def _mp():
     import mediapipe as mp  # lazy: importing mediapipe costs ~1 s
 
     return mp
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C++ log lines that mediapipe's graphs print to fd 2 while they start up."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # no real stderr (e.g. captured by pytest)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+class _Graph:
+    """A mediapipe solution whose construction and first ``process`` run with stderr silenced."""
+
+    def __init__(self, factory, **kw):
+        with _quiet_stderr():
+            self._g = factory(**kw)
+        self._warm = False
+
+    def process(self, img):
+        if self._warm:
+            return self._g.process(img)
+        with _quiet_stderr():
+            res = self._g.process(img)
+        self._warm = True
+        return res
+
+    def close(self) -> None:
+        self._g.close()
 
 
 def _as_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -158,7 +200,7 @@ class FaceMesh:
         self.max_side = max_side
         self.fallback = fallback and static
         self._conf = min_detection_confidence
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
+        self._mesh = _Graph(mp.solutions.face_mesh.FaceMesh,
             static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True,
             min_detection_confidence=min_detection_confidence, min_tracking_confidence=0.5)
         self._crop_mesh = None  # static single-face mesh for fallback crops (lazy)
@@ -215,7 +257,7 @@ class FaceMesh:
         if small is None:
             small = _downscaled(rgb, self.max_side)
         if self._detector is None:
-            self._detector = _mp().solutions.face_detection.FaceDetection(
+            self._detector = _Graph(_mp().solutions.face_detection.FaceDetection,
                 model_selection=1, min_detection_confidence=self._conf)
         res = self._detector.process(small)
         boxes = []
@@ -233,7 +275,7 @@ class FaceMesh:
         M = _square_crop_matrix(0.5 * (x0 + x1), 0.5 * (y0 + y1), side, _CROP_SIZE)
         crop = crop_image(rgb, CropTransform(M, _CROP_SIZE))
         if self._crop_mesh is None:
-            self._crop_mesh = _mp().solutions.face_mesh.FaceMesh(
+            self._crop_mesh = _Graph(_mp().solutions.face_mesh.FaceMesh,
                 static_image_mode=True, max_num_faces=1, refine_landmarks=True,
                 min_detection_confidence=self._conf)
         res = self._crop_mesh.process(crop)
@@ -320,7 +362,7 @@ class TrackingFaceMesh:
         M = _square_crop_matrix(0.5 * (x0 + x1), 0.5 * (y0 + y1), side, _CROP_SIZE)
         crop = crop_image(rgb, CropTransform(M, _CROP_SIZE))
         if self._crop is None:
-            self._crop = _mp().solutions.face_mesh.FaceMesh(
+            self._crop = _Graph(_mp().solutions.face_mesh.FaceMesh,
                 static_image_mode=False, max_num_faces=1, refine_landmarks=True,
                 min_detection_confidence=self._conf, min_tracking_confidence=0.5)
         res = self._crop.process(crop)

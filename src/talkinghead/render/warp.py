@@ -22,8 +22,8 @@ _RINGS = ((1.3, 1.0, 0.6, 0.35), (1.75, 0.5, 0.25, 0.25), (2.3, 0.2, 0.1, 0.15))
 _EYES = ((topo.LEFT_EYE, topo.LEFT_IRIS, topo.LEFT_EYE_LIDS, topo.LEFT_EYE_CORNERS),
          (topo.RIGHT_EYE, topo.RIGHT_IRIS, topo.RIGHT_EYE_LIDS, topo.RIGHT_EYE_CORNERS))
 # Lid margins of each eye, outer corner -> inner corner, upper[i] above lower[i].
-_LID_UPPER = ([466, 388, 387, 386, 385, 384, 398], [246, 161, 160, 159, 158, 157, 173])
-_LID_LOWER = ([249, 390, 373, 374, 380, 381, 382], [7, 163, 144, 145, 153, 154, 155])
+LID_UPPER = ([466, 388, 387, 386, 385, 384, 398], [246, 161, 160, 159, 158, 157, 173])
+LID_LOWER = ([249, 390, 373, 374, 380, 381, 382], [7, 163, 144, 145, 153, 154, 155])
 
 
 def head_anchors(points: np.ndarray, size: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +127,7 @@ class WarpRenderer:
             # and the lower margin samples skin a little below the detected margin line.
             k = self._closing(tgt, eye)
             if k > 0:
-                up, lo = _LID_UPPER[eye], _LID_LOWER[eye]
+                up, lo = LID_UPPER[eye], LID_LOWER[eye]
                 meet = 0.3 * face[up] + 0.7 * face[lo]
                 face[up] += k * (meet - face[up])
                 face[lo] += k * (meet - face[lo])
