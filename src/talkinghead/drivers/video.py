@@ -25,6 +25,7 @@ from talkinghead.motion.types import Motion
 FAST_CUTOFF_HZ = 6.0  # One-Euro min cutoff for lips, jaw and lids (blinks and speech are fast)
 HOLD_SECONDS = 0.3  # hold the last good motion this long before easing back
 EASE_SECONDS = 0.5  # time constant of the ease back towards the reference
+EASE_IN_SECONDS = 0.25  # when the face returns, blend into it over this long
 
 
 @dataclass
@@ -60,14 +61,24 @@ def _blend(a: Motion, b: Motion, w: float) -> Motion:
 
 
 def fill_missing(motions: list[Motion | None], fps: float, reference: Motion) -> list[Motion]:
-    """Hold the last good motion for HOLD_SECONDS, then ease exponentially back to ``reference``."""
+    """Hold the last good motion for HOLD_SECONDS, then ease exponentially back to ``reference``;
+    when the face returns, ease from the held motion into the tracked one over EASE_IN_SECONDS."""
     out: list[Motion] = []
-    last, missing = None, 0
+    last, missing, since_gap, held = None, 0, 10**9, None
     hold, tau = HOLD_SECONDS * fps, max(EASE_SECONDS * fps, 1.0)
+    n_in = max(int(round(EASE_IN_SECONDS * fps)), 1)
     for m in motions:
         if m is not None:
+            if missing:
+                held, since_gap = out[-1] if out else None, 0
             last, missing = m, 0
-            out.append(m)
+            since_gap += 1
+            if held is not None and since_gap <= n_in:
+                eased = _blend(held, m, since_gap / (n_in + 1))
+                eased.valid = True
+                out.append(eased)
+            else:
+                out.append(m)
             continue
         missing += 1
         base = last if last is not None else reference

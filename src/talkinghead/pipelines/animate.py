@@ -47,16 +47,17 @@ class AnimateResult:
 class AnimatePipeline:
     """``AnimatePipeline(cfg)(source, driving, output=None)``; see :class:`AnimateConfig`."""
 
-    def __init__(self, config: AnimateConfig | None = None, renderer=None):
+    def __init__(self, config: AnimateConfig | None = None, renderer=None, notify=None):
         self.config = config or AnimateConfig()
         self.renderer = renderer
+        # notices for the user (e.g. "no face found; using object mode"); stderr by default
+        self.notify = notify or (lambda *a, **k: print(*a, file=sys.stderr))
 
     def __call__(self, source: str | os.PathLike, driving: str | os.PathLike,
                  output: str | os.PathLike | None = None, progress: bool = False,
                  keep_crops: bool = False, max_frames: int | None = None) -> AnimateResult:
         cfg = self.config
-        log = (lambda *a, **k: print(*a, **k)) if progress else (lambda *a, **k: None)
-        src = prepare_source(source, cfg, log=log)
+        src = prepare_source(source, cfg, log=self.notify)
         track = track_driver(driving, face_index=None, progress=progress, max_frames=max_frames)
         frames_iter = self._render(src, track, driving, keep_crops)
         n_total = len(track.motions) if max_frames is None else min(max_frames, len(track.motions))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 
 import cv2
@@ -66,7 +65,7 @@ def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print) -> Pr
         if cfg.mode == "face":
             raise InputError(path, "no face found in the source image")
         if cfg.mode == "auto":
-            log(f"{path}: no face found; using object mode (follows the driver's head motion)", file=sys.stderr)
+            log(f"{path}: no face found; using object mode (follows the driver's head motion)")
         side = max(W, H) * OBJECT_MARGIN
         k = cfg.size / side
         M = np.array([[k, 0, (cfg.size - 1) / 2 - k * (W - 1) / 2], [0, k, (cfg.size - 1) / 2 - k * (H - 1) / 2]])
