@@ -25,8 +25,10 @@ _LOWER = list(range(5, 16))
 
 
 def opening(points: np.ndarray) -> float:
-    """Inner-lip gap over mouth width (0 = closed)."""
-    gap = np.mean([np.linalg.norm(points[a] - points[b]) for a, b in topo.INNER_LIP_PAIRS])
+    """Inner-lip gap over mouth width, measured down the face (0 = closed, < 0 = lips crossed)."""
+    down = points[topo.CHIN] - points[topo.FOREHEAD]
+    down = down / max(float(np.linalg.norm(down)), 1e-6)
+    gap = np.mean([(points[b] - points[a]) @ down for a, b in topo.INNER_LIP_PAIRS])
     return float(gap / max(np.linalg.norm(points[61] - points[291]), 1e-6))
 
 
@@ -61,6 +63,7 @@ class MouthFiller:
     """Fills the target inner-lip polygon of a rendered crop (call ``prepare`` with the source first)."""
 
     def prepare(self, image: np.ndarray, points: np.ndarray) -> None:
+        """Source lip-ring statistics and the synthetic interior's colours (teeth, cavity, lip shadow)."""
         self.size = image.shape[0]
         self.gap = opening(points)
         self.lip_mean, self.lip_std = _lip_stats(image, points)
@@ -72,7 +75,7 @@ class MouthFiller:
         skin_l = float(np.median(np.concatenate(cheeks)[:, 0]))
         teeth = np.array([np.clip(1.05 * skin_l + 8, 55, 92), 0.1 * a, 0.25 * b + 4 * chroma])
         if self.gap > 0.12:  # source shows its own teeth: take their colour (brightest interior pixels)
-            x0, y0 = np.floor(points[topo.INNER_LIPS].min(0)).astype(int)
+            x0, y0 = np.maximum(np.floor(points[topo.INNER_LIPS].min(0)).astype(int), 0)
             x1, y1 = np.ceil(points[topo.INNER_LIPS].max(0)).astype(int) + 1
             mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
             cv2.fillPoly(mask, [np.round(points[topo.INNER_LIPS] - (x0, y0)).astype(np.int32)], 1)
@@ -80,7 +83,7 @@ class MouthFiller:
             if len(px) > 8:
                 top = px[px[:, 0] >= np.percentile(px[:, 0], 80)].mean(0)
                 teeth = top if top[0] > L + 10 else teeth
-        lab = np.array([teeth, [0.18 * L, 0.6 * a, 0.4 * b], [0.45 * L, 0.9 * a, 0.8 * b]], np.float32)
+        lab = np.array([teeth, [0.15 * L, 0.35 * a, 0.25 * b], [0.4 * L, 0.6 * a, 0.5 * b]], np.float32)
         self.teeth, self.cavity, self.lip_dark = _rgb(lab[None])[0]
 
     def fill(self, out: np.ndarray, target: np.ndarray, mouth: MouthSource | None = None) -> None:
@@ -119,9 +122,13 @@ class MouthFiller:
         mapping, _ = piecewise_affine(tv, dv, _TRIS, (y1 - y0, x1 - x0), origin=(x0, y0))
         mapping = np.nan_to_num(mapping, nan=-10.0)
         patch = cv2.remap(mouth.image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # Lip-ring statistics transfer: lightness mean/std fully; chroma only half the mean shift, as
+        # lips and teeth differ in hue (a full a/b shift tints teeth).
         d_mean, d_std = _lip_stats(mouth.image, dp)
-        ratio = np.clip(self.lip_std / d_std, 0.6, 1.6)
-        lab = (_lab(patch) - d_mean) * ratio + self.lip_mean
+        lab = _lab(patch)
+        ratio = np.clip(self.lip_std[0] / d_std[0], 0.75, 1.33)
+        lab[..., 0] = (lab[..., 0] - d_mean[0]) * ratio + self.lip_mean[0]
+        lab[..., 1:] += 0.5 * (self.lip_mean[1:] - d_mean[1:])
         return _rgb(lab)
 
     def _synth_patch(self, box: tuple[int, int, int, int], target: np.ndarray) -> np.ndarray:
@@ -149,7 +156,7 @@ class MouthFiller:
         col = self.lip_dark + depth[..., None] * (self.cavity - self.lip_dark)
         # Upper teeth: a band under the upper lip, as high as the opening allows, receding at the sides.
         arch = np.sqrt(np.clip(1 - (X / (0.85 * hw)) ** 2, 0, 1))
-        th = np.minimum(0.45 * gap, 0.18 * hw) * arch
+        th = np.minimum(0.45 * gap, 0.3 * hw) * arch
         a_up = np.clip(th - du + 0.5, 0, 1) * (arch > 0)
         tooth_w = 0.22 * hw  # faint gaps between incisors
         seams = 1 - 0.12 * np.exp(-((np.abs(X) + 0.5 * tooth_w) % tooth_w - 0.5 * tooth_w) ** 2 / (0.02 * hw) ** 2 / 4)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from talkinghead.render.mesh_warp import MeshWarp, border_points
+from talkinghead.render.mesh_warp import MeshWarp, border_margin, border_points
 
 
 class ObjectRenderer:
@@ -32,7 +32,7 @@ class ObjectRenderer:
         step = self.step or max(1, S // 64)
         while S % step:
             step -= 1
-        margin = max(2 * step, S // 32)
+        margin = border_margin(S, step)
         self.image, self.size = np.ascontiguousarray(image), S
         t = np.linspace(margin, S - 1 - margin, self.n)
         lattice = np.stack(np.meshgrid(t, t), -1).reshape(-1, 2)

@@ -8,12 +8,17 @@ step) are filled by :mod:`talkinghead.render.mouth`; gaze moves the iris inside 
 """
 from __future__ import annotations
 
+import functools
+from collections import Counter, defaultdict
+from itertools import combinations
+
 import cv2
 import numpy as np
 
 from talkinghead.face import topology as topo
 from talkinghead.render.base import MouthSource
-from talkinghead.render.mesh_warp import MeshWarp, Rect, border_points, remap, similarity_fit
+from talkinghead.render.mesh_warp import (MeshWarp, Rect, border_margin, border_points, delaunay, remap,
+                                          similarity_fit)
 from talkinghead.render.mouth import MouthFiller
 
 # Head anchor rings around the face oval: (scale about the oval centre, rigid weight, weight of the
@@ -24,6 +29,64 @@ _EYES = ((topo.LEFT_EYE, topo.LEFT_IRIS, topo.LEFT_EYE_LIDS, topo.LEFT_EYE_CORNE
 # Lid margins of each eye, outer corner -> inner corner, upper[i] above lower[i].
 LID_UPPER = ([466, 388, 387, 386, 385, 384, 398], [246, 161, 160, 159, 158, 157, 173])
 LID_LOWER = ([249, 390, 373, 374, 380, 381, 382], [7, 163, 144, 145, 153, 154, 155])
+# Inner-lip pairs (upper above lower), from INNER_LIPS: lower j <-> upper (10 - j) mod 20.
+_LIP_LOWER = np.array([topo.INNER_LIPS[j] for j in range(6, 15)])
+_LIP_UPPER = np.array([topo.INNER_LIPS[(10 - j) % 20] for j in range(6, 15)])
+
+
+@functools.lru_cache(maxsize=1)
+def face_triangles() -> np.ndarray | None:
+    """mediapipe's face-mesh tessellation as (T, 3) triangles, or None without mediapipe.
+
+    Unlike a Delaunay triangulation it never connects the upper and lower lip (or lid) across the
+    mouth (eye): those are holes, bounded by INNER_LIPS and the eye contours.
+    """
+    try:
+        from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
+    except Exception:  # noqa: BLE001 - any import problem: fall back to Delaunay
+        return None
+    edges = {tuple(sorted(e)) for e in FACEMESH_TESSELATION}
+    adj = defaultdict(set)
+    for a, b in edges:
+        adj[a].add(b)
+        adj[b].add(a)
+    tris = {tuple(sorted((a, b, c))) for a, b in edges for c in adj[a] & adj[b]}
+    count = Counter(e for t in tris for e in combinations(t, 2))
+    # A 3-cycle that is not a face has every edge shared by more than two 3-cycles.
+    return np.array(sorted(t for t in tris if min(count[e] for e in combinations(t, 2)) <= 2), np.int32)
+
+
+def _hole_strips(upper_eye_alias: dict[int, int]) -> np.ndarray:
+    """Triangles filling the mouth and eye holes: strips between upper and lower contours.
+
+    Eye strips use ``upper_eye_alias`` vertices for the upper lid margin: copies at the same target
+    positions whose source positions can differ from those of the lid skin above (see ``render``).
+    """
+    tris = []
+    strips = [(78, list(_LIP_UPPER), list(_LIP_LOWER), 308)] + [
+        (c0, [upper_eye_alias.get(v, v) for v in LID_UPPER[e]], LID_LOWER[e], c1)
+        for e, (c0, c1) in enumerate(((263, 362), (33, 133)))]  # (corner, upper, lower, corner)
+    for c0, up, lo, c1 in strips:
+        tris += [(c0, up[0], lo[0]), (c1, up[-1], lo[-1])]
+        tris += [t for k in range(len(up) - 1) for t in ((up[k], up[k + 1], lo[k + 1]), (up[k], lo[k + 1], lo[k]))]
+    return np.array(tris, np.int32)
+
+
+def mesh_triangles(verts: np.ndarray, upper_eye_alias: dict[int, int]) -> np.ndarray:
+    """Triangles over face landmarks (first 468 rows of ``verts``) and the anchors after them.
+
+    Face: mediapipe's tessellation plus mouth/eye strips; outside the face oval: Delaunay of the oval
+    and the anchors. Without mediapipe: Delaunay of everything except the lid-margin copies.
+    """
+    face = face_triangles()
+    main = np.setdiff1d(np.arange(len(verts)), list(upper_eye_alias.values()))
+    if face is None:
+        return main[delaunay(verts[main])]
+    outer = np.r_[topo.FACE_OVAL, main[topo.N_FACE:]]
+    tris = outer[delaunay(verts[outer])]
+    oval = verts[topo.FACE_OVAL].astype(np.float32)
+    keep = [cv2.pointPolygonTest(oval, tuple(map(float, c)), False) < 0 for c in verts[tris].mean(1)]
+    return np.concatenate([face, _hole_strips(upper_eye_alias), tris[np.array(keep, bool)]])
 
 
 def head_anchors(points: np.ndarray, size: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
@@ -37,9 +100,7 @@ def head_anchors(points: np.ndarray, size: int, margin: float) -> tuple[np.ndarr
     translation (neck, shoulders), so the torso and background mostly stay.
     """
     oval = points[topo.FACE_OVAL].astype(np.float64)
-    c = oval.mean(0)
-    down = points[topo.CHIN] - points[topo.FOREHEAD]
-    down = down / max(np.linalg.norm(down), 1e-6)
+    c, down = oval.mean(0), _down(points)
     pos, wts = [], []
     for scale, w0, n0, u0 in _RINGS:
         for k in range(0, len(oval), 2):
@@ -63,9 +124,63 @@ def head_anchors(points: np.ndarray, size: int, margin: float) -> tuple[np.ndarr
     return pos_a[idx].astype(np.float32), np.array(wts, np.float64).reshape(-1, 4)[idx]
 
 
+def _down(points: np.ndarray) -> np.ndarray:
+    """Unit vector down the face (forehead -> chin)."""
+    down = (points[topo.CHIN] - points[topo.FOREHEAD]).astype(np.float64)
+    return down / max(float(np.linalg.norm(down)), 1e-6)
+
+
 def _openness(points: np.ndarray, lids: tuple, corners: tuple) -> float:
-    gap = np.mean([np.linalg.norm(points[a] - points[b]) for a, b in lids])
+    """Signed lid gap over eye width, measured down the face (negative when the lids cross)."""
+    down = _down(points)
+    gap = np.mean([(points[b] - points[a]) @ down for a, b in lids])
     return float(gap / max(np.linalg.norm(points[corners[0]] - points[corners[1]]), 1e-6))
+
+
+def _remove_irises(image: np.ndarray, pts: np.ndarray) -> tuple[list, np.ndarray]:
+    """Per eye (iris centre, radius), and the image with each iris disc painted over with sclera.
+
+    Each row of the disc is interpolated between the sclera just left and right of it (replaced by the
+    eye's brightest-quartile colour where that is dark: lashes, shadow); the painted image is what
+    shows where a gazing iris has moved away.
+    """
+    out, irises = image.copy(), []
+    for contour, iris, _, _ in _EYES:
+        c = pts[iris[0]].astype(np.float64)
+        r = float(np.linalg.norm(pts[iris[1:]] - c, axis=1).mean())
+        rf = 1.15 * r + 1.0  # mediapipe's iris radius stops short of the dark limbus
+        irises.append((c, rf))
+        x0, y0 = np.maximum(np.floor(pts[contour].min(0)).astype(int) - 2, 0)
+        x1, y1 = np.minimum(np.ceil(pts[contour].max(0)).astype(int) + 3, image.shape[1::-1])
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            continue
+        eye = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(eye, [np.round(pts[contour] - (x0, y0)).astype(np.int32)], 1)
+        eye = cv2.erode(eye, np.ones((3, 3), np.uint8))  # keep the lid margin (lashes) as it is
+        region = out[y0:y1, x0:x1]
+        xs = np.arange(x0, x1)
+        px = region[(eye > 0) & (np.hypot(*np.meshgrid(xs - c[0], np.arange(y0, y1) - c[1])) > rf)]
+        if len(px) < 4:
+            continue
+        lum = px.astype(np.float32).sum(1)
+        sclera = np.median(px[lum >= np.percentile(lum, 75)].astype(np.float32), axis=0)
+        filled = np.zeros(eye.shape, bool)
+        for i, y in enumerate(range(y0, y1)):
+            half = np.sqrt(max((rf + 0.5) ** 2 - (y - c[1]) ** 2, 0.0))
+            inside = (eye[i] > 0) & (np.abs(xs - c[0]) <= half)
+            if half == 0 or not inside.any():
+                continue
+            ends = []
+            for side in (-1, 1):  # sclera sample just outside the disc on this row
+                j = int(np.clip(round(c[0] + side * (half + 1.5)) - x0, 0, x1 - x0 - 1))
+                v = region[i, j].astype(np.float32) if eye[i, j] else sclera
+                ends.append(v if v.sum() >= 0.7 * sclera.sum() else sclera)
+            t = np.clip((xs - (c[0] - half)) / max(2 * half, 1e-6), 0, 1)[:, None]
+            region[i, inside] = np.clip(ends[0] + t[inside] * (ends[1] - ends[0]), 0, 255).astype(np.uint8)
+            filled[i] = inside
+        smooth = cv2.GaussianBlur(region, (0, 0), max(0.8, r / 3))  # rows were filled independently
+        region[filled] = smooth[filled]
+    return irises, out
 
 
 def _box(points: np.ndarray, pad: float, size: int) -> Rect:
@@ -81,7 +196,9 @@ class WarpRenderer:
     """
 
     def __init__(self, step: int | None = None, gaze: bool = True, fill_mouth: bool = True) -> None:
+        """``gaze``: move irises to the target iris points; ``fill_mouth``: draw/copy mouth interiors."""
         self.step, self.gaze, self.fill_mouth = step, gaze, fill_mouth
+        self.lid_lift = 0.5  # closing eye: fraction of the way the upper margin samples towards the next ring
         self.mouth = MouthFiller()
 
     def prepare(self, image: np.ndarray, points: np.ndarray) -> None:
@@ -94,20 +211,38 @@ class WarpRenderer:
             step -= 1
         pts = np.asarray(points, np.float32)[:, :2]
         self.image, self.points, self.size = np.ascontiguousarray(image), pts, S
-        margin = max(2 * step, S // 32)
+        margin = border_margin(S, step)
         self.anchors, self.anchor_w = head_anchors(pts, S, margin)
         fixed = border_points(S, margin)
         # Irises are not mesh vertices: a closing lid must not fold over them (gaze is a separate shift).
-        verts = np.concatenate([pts[: topo.N_FACE], self.anchors, fixed])
-        self.n_face, self.n_anchor = topo.N_FACE, len(self.anchors)
-        self.mesh = MeshWarp(verts, S, step)
+        # Upper lid margins get copies used only by the eye-opening triangles (see ``_eye_interior``).
+        self._lid_copies = np.concatenate(LID_UPPER)
+        verts = np.concatenate([pts[: topo.N_FACE], self.anchors, fixed, pts[self._lid_copies]])
+        alias = {int(v): len(verts) - len(self._lid_copies) + i for i, v in enumerate(self._lid_copies)}
+        self.n_face = topo.N_FACE
+        self.mesh = MeshWarp(verts, S, step, mesh_triangles(verts, alias), fine_step=max(1, S // 256))
         self._fixed = fixed
         self._c = pts[topo.FACE_OVAL].mean(0)
         self._open = [_openness(pts, lids, corners) for _, _, lids, corners in _EYES]
-        # Per-eye source offset of the lower margin when the eye closes: 6 % of the eye width, down the face.
-        down = pts[topo.CHIN] - pts[topo.FOREHEAD]
-        down = down / max(float(np.linalg.norm(down)), 1e-6)
-        self._lid_drop = [0.06 * np.linalg.norm(pts[c[0]] - pts[c[1]]) * down for _, _, _, c in _EYES]
+        down = _down(pts)
+        self._gap_s = [(pts[lo] - pts[up]) @ down for up, lo in zip(LID_UPPER, LID_LOWER)]
+        self._eye_w = [float(np.linalg.norm(pts[c[0]] - pts[c[1]])) for _, _, _, c in _EYES]
+        # Closing eye: source offsets that move the lid margins part way towards the next mesh ring, so
+        # the shut lid shows lid skin rather than stretched lashes (upper) or waterline (lower).
+        nbrs = defaultdict(set)
+        for t in self.mesh.triangles:
+            for v in t:
+                nbrs[v].update(t)
+        self._lid_offset = []
+        for eye, (contour, _, _, _) in enumerate(_EYES):
+            offs = []
+            for lid, sign, frac in ((LID_UPPER[eye], -1, self.lid_lift), (LID_LOWER[eye], 1, 0.8 * self.lid_lift)):
+                for v in lid:
+                    ring = [u for u in nbrs[v] if u < topo.N_FACE and u not in contour
+                            and sign * ((pts[u] - pts[v]) @ down) > 0]
+                    offs.append(frac * (pts[ring].mean(0) - pts[v]) if ring else np.zeros(2, np.float32))
+            self._lid_offset.append(np.array(offs, np.float32))
+        self._iris, self._irisless = _remove_irises(self.image, pts)
         self.mouth.prepare(image, pts)
 
     def target_vertices(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -123,8 +258,7 @@ class WarpRenderer:
         anchors = a + w[:, None] * (moved - a) + n[:, None] * residual + u[:, None] * shift
         face, src = tgt[: self.n_face].copy(), self.mesh.src
         for eye, (_, _, lids, corners) in enumerate(_EYES):
-            # Nearly closed target eye: the lids meet exactly (no squeezed sliver of iris and sclera)
-            # and the lower margin samples skin a little below the detected margin line.
+            # Nearly closed target eye: the lids meet exactly (no squeezed sliver of iris and sclera).
             k = self._closing(tgt, eye)
             if k > 0:
                 up, lo = LID_UPPER[eye], LID_LOWER[eye]
@@ -132,8 +266,31 @@ class WarpRenderer:
                 face[up] += k * (meet - face[up])
                 face[lo] += k * (meet - face[lo])
                 src = src.copy() if src is self.mesh.src else src
-                src[lo] += k * self._lid_drop[eye]
-        return np.concatenate([face, anchors.astype(np.float32), self._fixed]), src
+                src[up + lo] += k * self._lid_offset[eye]
+        # Lips crossed by retargeting (lower above upper) would fold the mesh: let them meet instead.
+        up, lo = _LIP_UPPER, _LIP_LOWER
+        crossed = np.flatnonzero((face[lo] - face[up]) @ (face[topo.CHIN] - face[topo.FOREHEAD]) < 0)
+        if len(crossed):
+            mid = 0.5 * (face[up[crossed]] + face[lo[crossed]])
+            face[up[crossed]], face[lo[crossed]] = mid, mid
+        src = src.copy() if src is self.mesh.src else src
+        src[-len(self._lid_copies):] = self._eye_interior(face)
+        return np.concatenate([face, anchors.astype(np.float32), self._fixed, face[self._lid_copies]]), src
+
+    def _eye_interior(self, face: np.ndarray) -> np.ndarray:
+        """Source positions of the upper-margin copies: a lowered lid *covers* the eye, it does not squeeze it.
+
+        The opening shows the source eye at the eye's own scale, anchored at the lower lid: only the part
+        of the source opening that fits (target gap / eye scale) is visible, the rest is under the lid.
+        """
+        out, down_t = [], _down(face)
+        for eye, (_, _, _, corners) in enumerate(_EYES):
+            up, lo = LID_UPPER[eye], LID_LOWER[eye]
+            scale = np.linalg.norm(face[corners[0]] - face[corners[1]]) / max(self._eye_w[eye], 1e-6)
+            gap_t = np.maximum((face[lo] - face[up]) @ down_t, 0) / max(scale, 1e-6)
+            frac = np.clip(gap_t / np.maximum(self._gap_s[eye], 1e-3), 0, 1)[:, None]
+            out.append(self.points[lo] + frac * (self.points[up] - self.points[lo]))
+        return np.concatenate(out).astype(np.float32)
 
     def _closing(self, tgt: np.ndarray, eye: int) -> float:
         """0 for an open eye, rising to 1 as the target lids shut (openness relative to the source)."""
@@ -144,52 +301,59 @@ class WarpRenderer:
     def render(self, target: np.ndarray, mouth: MouthSource | None = None) -> np.ndarray:
         """The source crop re-posed so its landmarks land on ``target`` (478, 2) crop px."""
         tgt = np.asarray(target, np.float32)[:, :2]
+        if tgt.shape != (topo.N_LANDMARKS, 2) or not np.isfinite(tgt).all():
+            raise ValueError(f"target must be finite (478, 2) crop px, got {tgt.shape}")
         S = self.size
         rects = []
         for contour, _, _, corners in _EYES:
             width = np.linalg.norm(tgt[corners[0]] - tgt[corners[1]])
-            rects.append(_box(tgt[contour], max(3.0, 0.35 * width), S))
+            rects.append(_box(tgt[contour], max(3.0, 0.25 * width), S))
         mw = np.linalg.norm(tgt[topo.MOUTH_CORNERS[0]] - tgt[topo.MOUTH_CORNERS[1]])
-        rects.append(_box(tgt[topo.OUTER_LIPS], max(3.0, 0.2 * mw), S))
+        rects.append(_box(tgt[topo.OUTER_LIPS], max(3.0, 0.15 * mw), S))
         verts, src = self.target_vertices(tgt)
         mapping = self.mesh.backward_map(verts, rects, source=src)
-        if self.gaze:
-            for eye, rect in zip(range(2), rects):
-                self._shift_iris(mapping, tgt, eye, rect)
         out = remap(self.image, mapping)
         for eye, rect in enumerate(rects[:2]):
-            if self._closing(tgt, eye) > 0:
-                self.mesh.supersample(self.image, out, rect)
+            if self._closing(tgt, eye) > 0:  # anti-alias the crease where the lids meet
+                self.mesh.supersample(self.image, out, _box(tgt[_EYES[eye][0]], 2.0, S))
+            elif self.gaze:
+                self._gaze(out, mapping, tgt, eye, rect)
         if self.fill_mouth:
             self.mouth.fill(out, tgt, mouth)
         return out
 
-    def _shift_iris(self, mapping: np.ndarray, tgt: np.ndarray, eye: int, rect: Rect) -> None:
-        """Move the iris inside the eye opening to the target iris centre (a local shift of the map)."""
+    def _gaze(self, out: np.ndarray, mapping: np.ndarray, tgt: np.ndarray, eye: int, rect: Rect) -> None:
+        """Slide the iris inside the eye opening to the target iris centre (composited, no fold).
+
+        The eye is re-sampled from the iris-less source (sclera filled in ``prepare``), then the source
+        iris disc, shifted by the gaze beyond the eye's own affine motion, is laid over it, clipped by
+        the target lids (the lids occlude the iris as it moves).
+        """
         contour, iris, lids, corners = _EYES[eye]
         fade = np.clip((_openness(tgt, lids, corners) / max(self._open[eye], 1e-3) - 0.4) / 0.3, 0, 1)
         x0, y0, x1, y1 = rect
-        if fade <= 0 or x1 <= x0 or y1 <= y0:
+        if fade <= 0 or x1 - x0 < 2 or y1 - y0 < 2:
             return
         src_c = np.c_[self.points[contour], np.ones(len(contour))]
         A = np.linalg.lstsq(src_c, tgt[contour].astype(np.float64), rcond=None)[0].T  # eye affine
-        width = np.linalg.norm(tgt[corners[0]] - tgt[corners[1]])
-        delta = tgt[iris[0]] - (A[:, :2] @ self.points[iris[0]] + A[:, 2])
-        delta *= min(1.0, 0.2 * width / max(np.linalg.norm(delta), 1e-6))
+        cs, rs = self._iris[eye]
+        delta = (tgt[iris[0]] - (A[:, :2] @ cs + A[:, 2])) * fade  # gaze beyond the eye's motion
         try:
-            d_src = np.linalg.solve(A[:, :2], delta) * fade
+            d_src = np.linalg.solve(A[:, :2], delta)
         except np.linalg.LinAlgError:
             return
-        src_w = np.linalg.norm(self.points[corners[0]] - self.points[corners[1]])
-        d_src *= min(1.0, 0.2 * src_w / max(np.linalg.norm(d_src), 1e-6))
-        if np.linalg.norm(d_src) < 0.05:
+        width = np.linalg.norm(self.points[corners[0]] - self.points[corners[1]])
+        d_src *= min(1.0, 0.25 * width / max(np.linalg.norm(d_src), 1e-6))
+        if np.linalg.norm(d_src) < 0.1:
             return
+        m = mapping[y0:y1, x0:x1]
+        sample = m - d_src.astype(np.float32)
+        base = remap(self._irisless, m)
+        iris_px = remap(self.image, sample)
+        soft = max(0.5, rs / 8)
+        alpha = np.clip((rs - np.hypot(sample[..., 0] - cs[0], sample[..., 1] - cs[1])) / soft + 0.5, 0, 1)
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        poly = np.round((tgt[contour] - (x0, y0)) * 16).astype(np.int32)
-        cv2.fillPoly(mask, [poly], 255, cv2.LINE_AA, shift=4)
-        mask = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(0.6, width / 40))
-        r = max(np.linalg.norm(tgt[iris[1:]] - tgt[iris[0]], axis=1).mean(), 0.12 * width)
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        d = np.hypot(xx - tgt[iris[0], 0], yy - tgt[iris[0], 1])
-        wgt = np.exp(-np.maximum(d - 0.6 * r, 0) ** 2 / (2 * (0.8 * r) ** 2)) * mask
-        mapping[y0:y1, x0:x1] -= wgt[..., None] * d_src.astype(np.float32)
+        cv2.fillPoly(mask, [np.round((tgt[contour] - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+        mask = cv2.erode(mask, np.ones((3, 3), np.uint8))  # the lid margin stays over the iris
+        a = (alpha * mask.astype(np.float32) / 255)[..., None]
+        out[y0:y1, x0:x1] = (base + a * (iris_px.astype(np.float32) - base) + 0.5).astype(np.uint8)

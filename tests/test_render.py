@@ -1,0 +1,287 @@
+"""Warp renderer tests: known synthetic transforms must be recovered.
+
+Landmarks come from mediapipe run on a drawn cartoon face (no data shipped); the test image is then
+redrawn *around those landmarks* (eye whites on the eye contours, irises on the iris points, lips on
+the lip contours) over a textured background, so features and points agree exactly.
+"""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from talkinghead.face import topology as topo
+from talkinghead.render.base import MouthSource
+from talkinghead.render.mesh_warp import MeshWarp, border_points, similarity_fit
+from talkinghead.render.object import ObjectRenderer
+from talkinghead.render.warp import LID_LOWER, LID_UPPER, WarpRenderer
+
+S = 256
+
+
+def _cartoon(size: int) -> np.ndarray:
+    """A simple drawn face that mediapipe's face mesh detects."""
+    img = np.full((size, size, 3), (150, 160, 170), np.uint8)
+    c = (size // 2, int(size * 0.52))
+    cv2.ellipse(img, c, (int(size * 0.2), int(size * 0.27)), 0, 0, 360, (224, 180, 150), -1, cv2.LINE_AA)
+    for sx in (-1, 1):
+        e = (int(c[0] + sx * size * 0.085), int(size * 0.45))
+        cv2.ellipse(img, e, (int(size * 0.045), int(size * 0.02)), 0, 0, 360, (250, 250, 250), -1, cv2.LINE_AA)
+        cv2.circle(img, e, int(size * 0.017), (60, 40, 30), -1, cv2.LINE_AA)
+        cv2.circle(img, e, int(size * 0.007), (5, 5, 5), -1, cv2.LINE_AA)
+        brow = ((e[0] - int(size * .05), e[1] - int(size * .045)), (e[0] + int(size * .05), e[1] - int(size * .05)))
+        cv2.line(img, *brow, (80, 50, 40), 3, cv2.LINE_AA)
+    nose = np.array([[c[0], int(size * .46)], [c[0] - int(size * .025), int(size * .56)],
+                     [c[0] + int(size * .025), int(size * .56)]], np.int32)
+    cv2.polylines(img, [nose], False, (170, 120, 100), 2, cv2.LINE_AA)
+    cv2.ellipse(img, (c[0], int(size * .64)), (int(size * .07), int(size * .018)), 0, 0, 360, (180, 70, 80), -1,
+                cv2.LINE_AA)
+    return img
+
+
+def _texture(size: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    return np.stack([128 + 60 * np.sin(xx / 5) * np.cos(yy / 7), 128 + 60 * np.sin(yy / 4 + 1),
+                     128 + 50 * np.cos((xx + yy) / 6)], -1)
+
+
+def draw_face(pts: np.ndarray, size: int = S, interior: tuple[int, int, int] = (40, 10, 15)) -> np.ndarray:
+    """Textured face drawn on the landmarks: skin, eye whites, irises, brows, lips, mouth interior."""
+    img = _texture(size)
+    poly = lambda idx: np.round(pts[idx] * 16).astype(np.int32)  # noqa: E731
+    skin = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(skin, [poly(topo.FACE_OVAL)], 255, cv2.LINE_AA, shift=4)
+    face = np.array([215, 170, 140], np.float32) + 0.35 * (img - 128)
+    img = img + (skin[..., None] / 255.0) * (face - img)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    for contour, iris in ((topo.LEFT_EYE, topo.LEFT_IRIS), (topo.RIGHT_EYE, topo.RIGHT_IRIS)):
+        cv2.fillPoly(img, [poly(contour)], (245, 245, 240), cv2.LINE_AA, shift=4)
+        r = np.linalg.norm(pts[iris[1:]] - pts[iris[0]], axis=1).mean()
+        eye = np.zeros((size, size), np.uint8)
+        cv2.fillPoly(eye, [poly(contour)], 1, cv2.LINE_8, shift=4)
+        disc = np.zeros((size, size), np.uint8)
+        cv2.circle(disc, tuple(int(v) for v in np.round(pts[iris[0]] * 16)), int(r * 16), 1, -1, cv2.LINE_8, 4)
+        img[(eye > 0) & (disc > 0)] = (50, 35, 25)
+    for brow in (topo.LEFT_BROW, topo.RIGHT_BROW):
+        cv2.polylines(img, [poly(brow[:5])], False, (70, 45, 35), 2, cv2.LINE_AA, shift=4)
+    cv2.fillPoly(img, [poly(topo.OUTER_LIPS)], (190, 75, 85), cv2.LINE_AA, shift=4)
+    cv2.fillPoly(img, [poly(topo.INNER_LIPS)], interior, cv2.LINE_AA, shift=4)
+    return img
+
+
+@pytest.fixture(scope="module")
+def face() -> tuple[np.ndarray, np.ndarray]:
+    mp = pytest.importorskip("mediapipe")
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True) as fm:
+        res = fm.process(_cartoon(S))
+    if not res.multi_face_landmarks:
+        pytest.skip("mediapipe found no face in the drawing")
+    pts = np.array([[p.x * S, p.y * S] for p in res.multi_face_landmarks[0].landmark], np.float32)
+    return draw_face(pts), pts
+
+
+def _renderer(img: np.ndarray, pts: np.ndarray) -> WarpRenderer:
+    r = WarpRenderer()
+    r.prepare(img, pts)
+    return r
+
+
+def _face_window(pts: np.ndarray, shrink: float = 0.25) -> tuple[slice, slice]:
+    x0, y0 = pts[topo.FACE_OVAL].min(0)
+    x1, y1 = pts[topo.FACE_OVAL].max(0)
+    dx, dy = shrink * (x1 - x0), shrink * (y1 - y0)
+    return slice(int(y0 + dy), int(y1 - dy)), slice(int(x0 + dx), int(x1 - dx))
+
+
+def _diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(a.astype(np.int32) - b.astype(np.int32))
+
+
+def _jaw_drop(pts: np.ndarray, gap: float) -> np.ndarray:
+    """Open the mouth by moving the lower lip and everything below the lip line down by ``gap`` px."""
+    out = pts.copy()
+    mid = (pts[13, 1] + pts[14, 1]) / 2
+    lower = np.flatnonzero(pts[: topo.N_FACE, 1] > mid + 1.5)
+    lower = np.union1d(lower, topo.INNER_LIPS[6:15])
+    out[lower, 1] += gap
+    return out
+
+
+def test_mesh_warp_recovers_affine() -> None:
+    rng = np.random.default_rng(1)
+    pts = np.concatenate([border_points(S, 8), rng.uniform(60, 196, (200, 2))]).astype(np.float32)
+    mesh = MeshWarp(pts, S, step=4)
+    A = np.array([[1.02, -0.05, 3.0], [0.05, 1.02, -4.0]])
+    target = pts.copy()
+    inner = slice(64, None)  # border rings stay, the interior moves by A
+    target[inner] = pts[inner] @ A[:, :2].T + A[:, 2]
+    mapping = mesh.backward_map(target, patches=[(100, 100, 150, 140)])
+    yy, xx = np.mgrid[110:150, 110:150]
+    q = np.stack([xx, yy], -1).astype(np.float64)
+    expect = (q - A[:, 2]) @ np.linalg.inv(A[:, :2]).T
+    assert np.abs(mapping[110:150, 110:150] - expect).max() < 0.05
+    ident = np.stack(np.meshgrid(np.arange(S), np.arange(S)), -1)
+    assert np.abs(mapping[:4] - ident[:4]).max() < 1e-4 and np.abs(mapping[:, -4:] - ident[:, -4:]).max() < 1e-4
+
+
+def test_similarity_fit() -> None:
+    rng = np.random.default_rng(2)
+    p = rng.uniform(0, 100, (30, 2))
+    a = np.deg2rad(7)
+    M = np.array([[1.1 * np.cos(a), -1.1 * np.sin(a), 4], [1.1 * np.sin(a), 1.1 * np.cos(a), -2]])
+    assert np.allclose(similarity_fit(p, p @ M[:, :2].T + M[:, 2]), M, atol=1e-9)
+
+
+def test_identity(face) -> None:
+    img, pts = face
+    out = _renderer(img, pts).render(pts)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert _diff(out, img)[8:-8, 8:-8].max() <= 2
+
+
+@pytest.mark.parametrize("angle,scale,shift", [(0.0, 1.0, (5.0, -3.0)), (4.0, 1.04, (0.0, 0.0)),
+                                               (-3.0, 0.97, (2.0, 1.0))])
+def test_similarity_motion(face, angle: float, scale: float, shift: tuple[float, float]) -> None:
+    img, pts = face
+    c = pts[topo.FACE_OVAL].mean(0)
+    M = cv2.getRotationMatrix2D((float(c[0]), float(c[1])), angle, scale)
+    M[:, 2] += shift
+    target = (pts @ M[:, :2].T + M[:, 2]).astype(np.float32)
+    out = _renderer(img, pts).render(target)
+    expect = cv2.warpAffine(img, M, (S, S), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    ys, xs = _face_window(target)
+    err = _diff(out, expect)[ys, xs].mean()
+    assert err < 3
+    assert _diff(out, img)[ys, xs].mean() > max(4.0, 2 * err)  # it did move
+    band = max(8, S // 32)
+    for edge in (out[:band] == img[:band], out[-band:] == img[-band:], out[:, :band] == img[:, :band],
+                 out[:, -band:] == img[:, -band:]):
+        assert edge.all()
+
+
+def test_delaunay_fallback_without_mediapipe_mesh(face, monkeypatch) -> None:
+    import talkinghead.render.warp as warp
+
+    img, pts = face
+    monkeypatch.setattr(warp, "face_triangles", lambda: None)
+    r = _renderer(img, pts)
+    assert _diff(r.render(pts), img)[8:-8, 8:-8].max() <= 2
+    target = pts + np.float32([4, 2])
+    ys, xs = _face_window(target)
+    expect = np.roll(img, (2, 4), axis=(0, 1))
+    assert _diff(r.render(target), expect)[ys, xs].mean() < 3
+
+
+def _dark(img: np.ndarray) -> np.ndarray:
+    return (img.max(axis=2) < 80)
+
+
+def test_blink_covers_iris(face) -> None:
+    img, pts = face
+    target = pts.copy()
+    for up, lo in zip(LID_UPPER, LID_LOWER):
+        target[up] = pts[lo]
+    out = _renderer(img, pts).render(target)
+    for contour in (topo.LEFT_EYE, topo.RIGHT_EYE):
+        x0, y0 = np.floor(pts[contour].min(0) - 3).astype(int)
+        x1, y1 = np.ceil(pts[contour].max(0) + 3).astype(int)
+        before = _dark(img[y0:y1, x0:x1]).sum()
+        after = _dark(out[y0:y1, x0:x1]).sum()
+        assert before > 20 and after < 0.15 * before, (before, after)
+
+
+def test_gaze_moves_iris(face) -> None:
+    img, pts = face
+    target = pts.copy()
+    target[topo.LEFT_IRIS + topo.RIGHT_IRIS] += (2.5, 0)
+    out = _renderer(img, pts).render(target)
+    for contour in (topo.LEFT_EYE, topo.RIGHT_EYE):
+        x0, y0 = np.floor(pts[contour].min(0) - 2).astype(int)
+        x1, y1 = np.ceil(pts[contour].max(0) + 2).astype(int)
+        cx = lambda im: np.nonzero(_dark(im[y0:y1, x0:x1]))[1].mean()  # noqa: E731
+        assert 1.0 < cx(out) - cx(img) < 4.0
+
+
+def _inner_mask(pts: np.ndarray, erode: int = 2) -> np.ndarray:
+    m = np.zeros((S, S), np.uint8)
+    cv2.fillPoly(m, [np.round(pts[topo.INNER_LIPS]).astype(np.int32)], 1)
+    return cv2.erode(m, np.ones((2 * erode + 1,) * 2, np.uint8)) > 0
+
+
+def _lip_ring(pts: np.ndarray) -> np.ndarray:
+    m = np.zeros((S, S), np.uint8)
+    cv2.fillPoly(m, [np.round(pts[topo.OUTER_LIPS]).astype(np.int32)], 1)
+    cv2.fillPoly(m, [np.round(pts[topo.INNER_LIPS]).astype(np.int32)], 0)
+    return cv2.erode(m, np.ones((3, 3), np.uint8)) > 0
+
+
+def test_mouth_interior(face) -> None:
+    img, pts = face
+    mw = np.linalg.norm(pts[61] - pts[291])
+    target = _jaw_drop(pts, 0.3 * mw)
+    r = _renderer(img, pts)
+    inner = _inner_mask(target)
+    assert inner.sum() > 50
+    # With a driver whose mouth interior is green, the interior is the driver's.
+    driver = draw_face(target, interior=(20, 230, 40))
+    out = r.render(target, MouthSource(driver, target))
+    mean = out[inner].astype(float).mean(0)
+    assert mean[1] > 150 and mean[1] > mean[0] + 80 and mean[1] > mean[2] + 80, mean
+    # Without one, a synthetic interior darker than the lips (teeth may show, the cavity dominates).
+    out = r.render(target)
+    lum = lambda im, m: im[m].astype(float).mean()  # noqa: E731
+    assert lum(out, inner) < 0.8 * lum(out, _lip_ring(target))
+    assert (out[inner] > 200).all(axis=1).mean() < 0.6  # not just white
+
+
+def test_open_source_mouth_closes(face) -> None:
+    _, pts = face
+    mw = np.linalg.norm(pts[61] - pts[291])
+    open_pts = _jaw_drop(pts, 0.3 * mw)
+    src = draw_face(open_pts, interior=(20, 10, 10))
+    closed = _jaw_drop(pts, -float(np.linalg.norm(pts[14] - pts[13])))  # inner lips meet
+    out = _renderer(src, open_pts).render(closed)
+    x0, y0 = np.floor(open_pts[topo.OUTER_LIPS].min(0)).astype(int)
+    x1, y1 = np.ceil(open_pts[topo.OUTER_LIPS].max(0)).astype(int)
+    before = _dark(src[y0:y1, x0:x1]).sum()
+    after = _dark(out[y0:y1, x0:x1]).sum()
+    assert before > 100 and after < 0.1 * before, (before, after)
+
+
+def test_object_renderer() -> None:
+    img = np.clip(_texture(S), 0, 255).astype(np.uint8)
+    r = ObjectRenderer()
+    r.prepare(img)
+    A = np.array([[1, 0, 6.0], [0, 1, 4.0]])
+    out = r.render(A)
+    expect = cv2.warpAffine(img, A, (S, S))
+    c = slice(S // 2 - 40, S // 2 + 40)
+    assert _diff(out, expect)[c, c].mean() < 2
+    assert _diff(out, img)[c, c].mean() > 10
+    band = S // 32  # exactly unchanged band (mesh_warp.border_margin - step)
+    assert (out[:band] == img[:band]).all() and (out[:, -band:] == img[:, -band:]).all()
+    assert (out[-band:] == img[-band:]).all() and (out[:, :band] == img[:, :band]).all()
+    assert np.array_equal(r.render(np.eye(2, 3)), img)
+
+
+@pytest.mark.parametrize("size", [256, 512])
+def test_speed(face, size: int) -> None:
+    img, pts = face
+    k = size / S
+    big = cv2.resize(img, (size, size)) if size != S else img
+    t0 = time.perf_counter()
+    r = _renderer(big, pts * k)
+    t1 = time.perf_counter()
+    mw = np.linalg.norm(pts[61] - pts[291])
+    frames = [_jaw_drop(pts, g * mw) * k for g in np.linspace(0, 0.3, 10)]
+    for f in frames[:2]:
+        r.render(f)  # warm-up
+    t2 = time.perf_counter()
+    for f in frames:
+        out = r.render(f, MouthSource(big, f))
+    dt = (time.perf_counter() - t2) / len(frames)
+    print(f"\nWarpRenderer {size}px: prepare {1e3 * (t1 - t0):.1f} ms, render {1e3 * dt:.2f} ms/frame")
+    assert out.shape == (size, size, 3)
+    assert dt < 0.5  # generous: CI machines vary; the real budget is ~8 ms (256) / ~20 ms (512)
