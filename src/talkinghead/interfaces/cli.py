@@ -68,6 +68,27 @@ def _add_eval(sub) -> None:
     r.add_argument("--max-frames", type=int, default=150, help="frames per clip (default 150)")
     r.add_argument("--json", dest="json_out", default=None, help="also write the results as JSON here")
     r.set_defaults(func=_cmd_reenact)
+    c = esub.add_parser("cross", help="cross-identity: each portrait driven by each clip")
+    c.add_argument("--portraits", nargs="+", required=True)
+    c.add_argument("--clips", nargs="+", required=True)
+    c.add_argument("--size", type=int, default=256, choices=[256, 512])
+    c.add_argument("--max-frames", type=int, default=150)
+    c.add_argument("--json", dest="json_out", default=None)
+    c.set_defaults(func=_cmd_cross)
+
+
+def _cmd_cross(a) -> int:
+    import json
+    from pathlib import Path
+
+    from talkinghead.eval.cross import format_rows, run_cross
+
+    pairs = [(Path(p), Path(c)) for p in a.portraits for c in a.clips]
+    rows = run_cross(pairs, size=a.size, max_frames=a.max_frames)
+    if a.json_out:
+        Path(a.json_out).write_text(json.dumps(rows, indent=2))
+    print(format_rows(rows))
+    return 0
 
 
 def _cmd_reenact(a) -> int:

@@ -25,6 +25,7 @@ from talkinghead.motion.types import Motion
 from talkinghead.pipelines.source import PreparedSource, prepare_source
 from talkinghead.render.base import MouthSource
 from talkinghead.motion.object import object_similarity
+from talkinghead.motion.scene import SceneFlow
 from talkinghead.render.warp import WarpRenderer
 
 MOUTH_SOURCE_MIN_OPENING = 0.04  # driver inner-lip gap / mouth width above which we pass the driver mouth
@@ -96,11 +97,25 @@ class AnimatePipeline:
 
     def _render(self, src: PreparedSource, track: DriverTrack, driving, keep_crops: bool):
         """Yield (full frame, crop) per driver frame (re-decoding the driver for mouth interiors)."""
-        ref = track.motions[self._reference(track)]
+        r = self._reference(track)
+        scene = self._scene_flow(driving, track, r) if src.mode == "face" else None
         with VideoReader(driving) as reader:
-            yield from render_motions(src, track.motions, ref, self.config, self.renderer,
+            yield from render_motions(src, track.motions, track.motions[r], self.config, self.renderer,
                                       driver_frames=reader, driver_points=track.points,
-                                      abs_map=self._abs_map(track))
+                                      abs_map=self._abs_map(track), scene_flow=scene)
+
+    def _scene_flow(self, driving, track: DriverTrack, r: int) -> SceneFlow | None:
+        """Optical flow of the driver's surroundings relative to its reference frame ``r``."""
+        if track.points[r] is None or self.config.strength.pose == 0:
+            return None
+        with VideoReader(driving) as reader:
+            for i, frame in enumerate(reader):
+                if i == r:
+                    break
+        H, W = frame.shape[:2]
+        flow = SceneFlow()
+        flow.set_reference(frame, face_crop_transform(FaceLandmarks(track.points[r], (W, H)), self.config.size))
+        return flow
 
     def _abs_map(self, track: DriverTrack) -> np.ndarray | None:
         """Absolute mode: driver image px -> crop px (the driver's own face crop at our size)."""
@@ -114,7 +129,8 @@ class AnimatePipeline:
 def render_motions(src: PreparedSource, motions: list[Motion], reference: Motion, cfg: AnimateConfig,
                    renderer=None, driver_frames: Iterable[np.ndarray] | None = None,
                    driver_points: list[np.ndarray | None] | None = None,
-                   abs_map: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                   abs_map: np.ndarray | None = None,
+                   scene_flow: SceneFlow | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The render loop shared by every driver: motion -> target landmarks -> crop -> full frame.
 
     ``driver_frames``/``driver_points`` (video drivers) let an opening mouth take its interior
@@ -140,7 +156,10 @@ def render_motions(src: PreparedSource, motions: list[Motion], reference: Motion
         mouth = None
         if want_mouth and frame is not None and driver_points[i] is not None and m.mouth > MOUTH_SOURCE_MIN_OPENING:
             mouth = mouth_source(frame, driver_points[i], cfg.size)
-        crop = renderer.render(transfer(m)[:, :2], mouth)
+        scene = None
+        if scene_flow is not None and frame is not None:
+            scene = scene_flow(frame) * cfg.strength.pose
+        crop = renderer.render(transfer(m)[:, :2], mouth, scene)
         yield paste_back(src.canvas, crop, src.crop_tf), crop
 
 

@@ -19,6 +19,7 @@ from talkinghead.face import topology as topo
 from talkinghead.render.base import MouthSource
 from talkinghead.render.mesh_warp import (MeshWarp, Rect, border_margin, border_points, delaunay, remap,
                                           similarity_fit)
+from talkinghead.motion.scene import sample_grid
 from talkinghead.render.mouth import MouthFiller
 
 # Head anchor rings around the face oval: (scale about the oval centre, rigid weight, weight of the
@@ -124,6 +125,37 @@ def head_anchors(points: np.ndarray, size: int, margin: float) -> tuple[np.ndarr
     return pos_a[idx].astype(np.float32), np.array(wts, np.float64).reshape(-1, 4)[idx]
 
 
+def scene_anchors(points: np.ndarray, head: np.ndarray, size: int, margin: float, n: int = 24) -> np.ndarray:
+    """A lattice of anchors between the head rings and the frame border (torso, background).
+
+    Without scene motion they follow a little of the head translation below the chin (neck and
+    shoulders); with it they follow the driver's smooth scene flow.
+    """
+    lo, hi = margin + 0.06 * size, size - 1 - margin - 0.06 * size
+    g = np.linspace(lo, hi, n)
+    grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    oval = points[topo.FACE_OVAL].astype(np.float64)
+    c = oval.mean(0)
+    far = 1.2 * np.linalg.norm(oval - c, axis=1).max()
+    min_d = 0.6 * (hi - lo) / (n - 1)
+    keep = [p for p in grid if np.linalg.norm(p - c) > far and np.min(np.linalg.norm(head - p, axis=1)) > min_d]
+    return np.array(keep, np.float32).reshape(-1, 2)
+
+
+def scene_weights(points: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """(A, 4) weights of scene anchors in the ``head_anchors`` layout: no rigid/non-rigid head motion,
+    a small share of the head translation below the chin, parent = the chin."""
+    down = _down(points)
+    below = np.clip(((anchors - points[topo.CHIN]) @ down) / max(np.linalg.norm(points[topo.CHIN] - points[topo.FOREHEAD]), 1e-6), 0, 1)
+    return np.stack([np.zeros(len(anchors)), np.zeros(len(anchors)), 0.1 * below, np.full(len(anchors), topo.CHIN)], 1)
+
+
+def _border_fade(p: np.ndarray, size: int, margin: float) -> np.ndarray:
+    """1 inside, falling to 0 at the fixed border band (scene motion never tears the frame edge)."""
+    d = np.minimum(p, size - 1 - p).min(1) - margin
+    return np.clip(d / (0.12 * size), 0, 1).astype(np.float32)
+
+
 def _down(points: np.ndarray) -> np.ndarray:
     """Unit vector down the face (forehead -> chin)."""
     down = (points[topo.CHIN] - points[topo.FOREHEAD]).astype(np.float64)
@@ -213,6 +245,10 @@ class WarpRenderer:
         self.image, self.points, self.size = np.ascontiguousarray(image), pts, S
         margin = border_margin(S, step)
         self.anchors, self.anchor_w = head_anchors(pts, S, margin)
+        self.scene_anchors = scene_anchors(pts, self.anchors, S, margin)
+        self._scene_fade = _border_fade(self.anchors, S, margin), _border_fade(self.scene_anchors, S, margin)
+        self.anchors = np.concatenate([self.anchors, self.scene_anchors])
+        self.anchor_w = np.concatenate([self.anchor_w, scene_weights(pts, self.scene_anchors)])
         fixed = border_points(S, margin)
         # Irises are not mesh vertices: a closing lid must not fold over them (gaze is a separate shift).
         # Upper lid margins get copies used only by the eye-opening triangles (see ``_eye_interior``).
@@ -245,8 +281,9 @@ class WarpRenderer:
         self._iris, self._irisless = _remove_irises(self.image, pts)
         self.mouth.prepare(image, pts)
 
-    def target_vertices(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mesh vertex (targets, sources): landmarks, anchors moved by the head similarity, fixed border."""
+    def target_vertices(self, target: np.ndarray, scene: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Mesh vertex (targets, sources): landmarks, anchors moved by the head similarity (and the
+        driver's scene flow grid ``scene``, see :mod:`talkinghead.motion.scene`), fixed border."""
         tgt = np.asarray(target, np.float32)[:, :2]
         T = similarity_fit(self.points[topo.RIGID], tgt[topo.RIGID])
         a = self.anchors.astype(np.float64)
@@ -255,7 +292,11 @@ class WarpRenderer:
         w, n, u, parent = self.anchor_w.T
         parent = parent.astype(int)
         residual = tgt[parent] - (self.points[parent] @ T[:, :2].T + T[:, 2])  # parent's non-rigid motion
-        anchors = a + w[:, None] * (moved - a) + n[:, None] * residual + u[:, None] * shift
+        if scene is None:
+            anchors = a + w[:, None] * (moved - a) + n[:, None] * residual + u[:, None] * shift
+        else:  # what the head similarity does not explain follows the driver's scene motion
+            flow = sample_grid(scene, a, self.size) * np.concatenate(self._scene_fade)[:, None]
+            anchors = a + w[:, None] * (moved - a) + n[:, None] * residual + (1 - w)[:, None] * flow
         face, src = tgt[: self.n_face].copy(), self.mesh.src
         for eye, (_, _, lids, corners) in enumerate(_EYES):
             # Nearly closed target eye: the lids meet exactly (no squeezed sliver of iris and sclera).
@@ -298,8 +339,10 @@ class WarpRenderer:
         ratio = _openness(tgt, lids, corners) / max(self._open[eye], 1e-3)
         return 1.0 - float(np.clip((ratio - 0.12) / 0.25, 0, 1))
 
-    def render(self, target: np.ndarray, mouth: MouthSource | None = None) -> np.ndarray:
-        """The source crop re-posed so its landmarks land on ``target`` (478, 2) crop px."""
+    def render(self, target: np.ndarray, mouth: MouthSource | None = None,
+               scene: np.ndarray | None = None) -> np.ndarray:
+        """The source crop re-posed so its landmarks land on ``target`` (478, 2) crop px; ``scene`` is
+        an optional (n, n, 2) grid of the driver's smooth motion around the face (crop px)."""
         tgt = np.asarray(target, np.float32)[:, :2]
         if tgt.shape != (topo.N_LANDMARKS, 2) or not np.isfinite(tgt).all():
             raise ValueError(f"target must be finite (478, 2) crop px, got {tgt.shape}")
@@ -310,7 +353,7 @@ class WarpRenderer:
             rects.append(_box(tgt[contour], max(3.0, 0.25 * width), S))
         mw = np.linalg.norm(tgt[topo.MOUTH_CORNERS[0]] - tgt[topo.MOUTH_CORNERS[1]])
         rects.append(_box(tgt[topo.OUTER_LIPS], max(3.0, 0.15 * mw), S))
-        verts, src = self.target_vertices(tgt)
+        verts, src = self.target_vertices(tgt, scene)
         mapping = self.mesh.backward_map(verts, rects, source=src)
         out = remap(self.image, mapping)
         for eye, rect in enumerate(rects[:2]):
