@@ -125,6 +125,47 @@ def head_anchors(points: np.ndarray, size: int, margin: float) -> tuple[np.ndarr
     return pos_a[idx].astype(np.float32), np.array(wts, np.float64).reshape(-1, 4)[idx]
 
 
+class Unfolder:
+    """Keeps scene-driven anchors from folding the mesh: where a triangle touching a movable anchor
+    flips or collapses, that anchor's displacement is pulled towards its neighbours' mean."""
+
+    def __init__(self, src: np.ndarray, tris: np.ndarray, movable: np.ndarray, iters: int = 6, smooth: int = 2):
+        import scipy.sparse as sp
+
+        self.src, self.iters, self.smooth = src.astype(np.float64), iters, smooth
+        self.movable = np.zeros(len(src), bool)
+        self.movable[movable] = True
+        sel = self.movable[tris].any(1)
+        self.tris = tris[sel]
+        e = np.concatenate([self.tris[:, [0, 1]], self.tris[:, [1, 2]], self.tris[:, [2, 0]]])
+        e = np.concatenate([e, e[:, ::-1]])
+        A = sp.csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(len(src), len(src)))
+        A.data[:] = 1.0
+        deg = np.asarray(A.sum(1)).ravel()
+        self.avg = sp.diags(1.0 / np.maximum(deg, 1)) @ A
+        self.area0 = self._area(self.src)
+
+    def _area(self, v: np.ndarray) -> np.ndarray:
+        a, b, c = v[self.tris[:, 0]], v[self.tris[:, 1]], v[self.tris[:, 2]]
+        return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+    def __call__(self, verts: np.ndarray) -> np.ndarray:
+        v = verts.astype(np.float64)
+        mv = self.movable
+        for _ in range(self.smooth):  # Laplacian smoothing of anchor displacements (no zig-zags)
+            d = v - self.src
+            v[mv] = self.src[mv] + 0.5 * d[mv] + 0.5 * (self.avg[mv] @ d)
+        for _ in range(self.iters):
+            bad = self._area(v) / self.area0 < 0.25  # flipped, or squashed to a quarter
+            if not bad.any():
+                break
+            idx = np.unique(self.tris[bad])
+            idx = idx[self.movable[idx]]
+            d = v - self.src
+            v[idx] = self.src[idx] + 0.5 * d[idx] + 0.5 * (self.avg[idx] @ d)
+        return v.astype(np.float32)
+
+
 def scene_anchors(points: np.ndarray, head: np.ndarray, size: int, margin: float, n: int = 24) -> np.ndarray:
     """A lattice of anchors between the head rings and the frame border (torso, background).
 
@@ -257,6 +298,8 @@ class WarpRenderer:
         alias = {int(v): len(verts) - len(self._lid_copies) + i for i, v in enumerate(self._lid_copies)}
         self.n_face = topo.N_FACE
         self.mesh = MeshWarp(verts, S, step, mesh_triangles(verts, alias), fine_step=max(1, S // 256))
+        self._unfold = Unfolder(self.mesh.src, self.mesh.triangles,
+                                np.arange(topo.N_FACE, topo.N_FACE + len(self.anchors)))
         self._fixed = fixed
         self._c = pts[topo.FACE_OVAL].mean(0)
         self._open = [_openness(pts, lids, corners) for _, _, lids, corners in _EYES]
@@ -316,7 +359,10 @@ class WarpRenderer:
             face[up[crossed]], face[lo[crossed]] = mid, mid
         src = src.copy() if src is self.mesh.src else src
         src[-len(self._lid_copies):] = self._eye_interior(face)
-        return np.concatenate([face, anchors.astype(np.float32), self._fixed, face[self._lid_copies]]), src
+        verts = np.concatenate([face, anchors.astype(np.float32), self._fixed, face[self._lid_copies]])
+        if scene is not None:
+            verts = self._unfold(verts)
+        return verts, src
 
     def _eye_interior(self, face: np.ndarray) -> np.ndarray:
         """Source positions of the upper-margin copies: a lowered lid *covers* the eye, it does not squeeze it.
