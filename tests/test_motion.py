@@ -83,3 +83,35 @@ def test_blinks_have_human_statistics():
     c = blink_curve(25 * 60, 25.0, rate_per_min=17, rng=np.random.default_rng(3))
     onsets = np.flatnonzero((c[1:] > 0.5) & (c[:-1] <= 0.5))
     assert 10 <= len(onsets) <= 30
+
+
+def test_scene_flow_recovers_translation():
+    import cv2
+
+    from talkinghead.face.types import CropTransform
+    from talkinghead.motion.scene import SceneFlow, sample_grid
+
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (300, 300, 3)).astype(np.uint8), (0, 0), 3)
+    shifted = np.roll(base, (4, -6), axis=(0, 1))  # content moves down 4, left 6
+    tf = CropTransform(np.array([[1.0, 0, -22], [0, 1.0, -22]]), 256)
+    flow = SceneFlow()
+    flow.set_reference(base, tf)
+    d = sample_grid(flow(shifted), np.array([[128.0, 128.0], [60.0, 190.0]]), 256)
+    assert np.allclose(d, [[-6, 4], [-6, 4]], atol=1.0), d
+
+
+def test_smooth_track_has_no_lag():
+    from talkinghead.drivers.video import smooth_track
+
+    canon = load_canonical().astype(np.float32)
+    fps, n = 25.0, 60
+    xs = np.concatenate([np.zeros(20), np.linspace(0, 40, 20), np.full(20, 40.0)])  # px
+    rng = np.random.default_rng(1)
+    pts = [posed(canon, t=(100 + x, 120)).astype(np.float32) + rng.normal(0, 0.3, (478, 3)).astype(np.float32)
+           for x in xs]
+    out = smooth_track(pts, fps)
+    cx = np.array([p[:, 0].mean() for p in out]) - 100
+    assert np.abs(cx[25:35] - xs[25:35]).max() < 1.5  # mid-ramp: no lag
+    assert np.std([p[10, 0] for p in out[:15]]) < 0.5 * np.std([p[10, 0] for p in pts[:15]])  # jitter reduced
+    assert smooth_track([None, pts[0], None], fps)[0] is None

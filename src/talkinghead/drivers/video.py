@@ -87,12 +87,32 @@ def fill_missing(motions: list[Motion | None], fps: float, reference: Motion) ->
     return out
 
 
+def smooth_track(points: list[np.ndarray | None], fps: float) -> list[np.ndarray | None]:
+    """Zero-lag smoothing of a whole track: One-Euro forwards and backwards, averaged.
+
+    A causal filter lags fast motion by a frame or two; running it both ways and averaging cancels
+    the lag (as a zero-phase filter does) while keeping its jitter suppression. Gaps reset it.
+    """
+    cut = landmark_cutoffs()
+    fwd: list[np.ndarray | None] = [None] * len(points)
+    for order in (range(len(points)), range(len(points) - 1, -1, -1)):
+        sm = LandmarkSmoother(min_cutoff=cut)
+        for k, i in enumerate(order):
+            if points[i] is None:
+                sm.reset()
+                continue
+            y = sm(points[i], k / fps)
+            fwd[i] = y if fwd[i] is None or order.step == 1 else 0.5 * (fwd[i] + y)
+    return [None if p is None else p.astype(np.float32) for p in fwd]
+
+
 def track_driver(path: str | os.PathLike, face_index: int | None = None, progress: bool = False,
                  max_frames: int | None = None) -> DriverTrack:
-    """Pass 1 over the driving clip: landmarks -> smoothed -> motions (constant memory per frame)."""
-    raw: list[Motion | None] = []
-    pts: list[np.ndarray | None] = []
-    smoother = LandmarkSmoother(min_cutoff=landmark_cutoffs())
+    """Pass 1 over the driving clip: landmarks -> smoothed (zero lag) -> motions.
+
+    Memory per frame is one (478, 3) float32 landmark array (~6 KB), never the frame itself.
+    """
+    raw: list[np.ndarray | None] = []
     with VideoReader(path) as reader, TrackingFaceMesh(face_index=face_index) as tracker:
         info = reader.info
         fps = info.fps or 25.0
@@ -101,19 +121,13 @@ def track_driver(path: str | os.PathLike, face_index: int | None = None, progres
             if max_frames is not None and i >= max_frames:
                 break
             face = tracker.track(frame)
-            if face is None:
-                smoother.reset()
-                raw.append(None)
-                pts.append(None)
-            else:
-                p = smoother(face.points, i / fps)
-                raw.append(motion_from_landmarks(p))
-                pts.append(p.astype(np.float32))
+            raw.append(None if face is None else face.points.astype(np.float32))
             bar.update(1)
         bar.close()
-    found = np.array([m is not None for m in raw])
+    found = np.array([p is not None for p in raw])
     if not found.any():
         raise InputError(path, "no face found in any frame of the driving video")
-    first = raw[int(np.argmax(found))]
-    motions = fill_missing(raw, fps, first)
+    pts = smooth_track(raw, fps)
+    motions = [None if p is None else motion_from_landmarks(p) for p in pts]
+    motions = fill_missing(motions, fps, motions[int(np.argmax(found))])
     return DriverTrack(info=info, motions=motions, points=pts, found=found)

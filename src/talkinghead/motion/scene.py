@@ -16,7 +16,7 @@ from talkinghead.face.crop import crop_image
 from talkinghead.face.types import CropTransform
 
 FLOW_SIZE = 96  # px side of the flow computation
-SMOOTH_FRAC = 0.025  # Gaussian sigma of the flow field, fraction of the crop side
+SMOOTH_FRAC = 0.02  # Gaussian sigma of the flow field, fraction of the crop side
 
 
 class SceneFlow:

@@ -225,6 +225,6 @@ class MeshWarp:
         return remap(image, self.backward_map(target, patches))
 
 
-def remap(image: np.ndarray, mapping: np.ndarray) -> np.ndarray:
-    """Bilinear ``cv2.remap`` with replicated borders; ``mapping`` is (H, W, 2) float32 source positions."""
-    return cv2.remap(image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+def remap(image: np.ndarray, mapping: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """``cv2.remap`` with replicated borders; ``mapping`` is (H, W, 2) float32 source positions."""
+    return cv2.remap(image, mapping, None, interpolation, borderMode=cv2.BORDER_REPLICATE)

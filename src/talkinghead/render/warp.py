@@ -166,7 +166,7 @@ class Unfolder:
         return v.astype(np.float32)
 
 
-def scene_anchors(points: np.ndarray, head: np.ndarray, size: int, margin: float, n: int = 24) -> np.ndarray:
+def scene_anchors(points: np.ndarray, head: np.ndarray, size: int, margin: float, n: int = 32) -> np.ndarray:
     """A lattice of anchors between the head rings and the frame border (torso, background).
 
     Without scene motion they follow a little of the head translation below the chin (neck and
