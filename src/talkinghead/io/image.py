@@ -11,7 +11,7 @@ import re
 import struct
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -170,10 +170,14 @@ def _as_uint8_image(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
+def write_image(
+    path: str | os.PathLike, rgb: np.ndarray, finalize: Callable[[Path], None] | None = None
+) -> None:
     """Write a uint8 RGB (H, W, 3) or greyscale (H, W) array atomically.
 
-    The format follows the extension: .png, .jpg/.jpeg (quality 95) or .bmp.
+    The format follows the extension: .png, .jpg/.jpeg (quality 95) or .bmp. ``finalize`` is
+    called with the complete temporary file before it is moved into place (e.g. to sign it);
+    if it raises, nothing is written.
 
     Raises:
         OutputError: unsupported extension, missing directory, no permission, disk full.
@@ -186,3 +190,5 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
     img = Image.fromarray(_as_uint8_image(rgb))
     with atomic_output(p) as tmp:
         img.save(tmp, format=fmt[0], **fmt[1])
+        if finalize is not None:
+            finalize(tmp)

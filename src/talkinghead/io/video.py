@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -375,6 +375,8 @@ class VideoWriter:
         audio_duration: at most this many seconds of audio.
         crf: x264 constant rate factor (0 lossless ... 51 worst; 18 is visually near-lossless).
         preset: x264 speed preset ("ultrafast" ... "veryslow").
+        finalize: called with the temporary file once it is complete, before it is moved into
+            place (e.g. to sign it in place); if it raises, nothing is written.
 
     Raises:
         OutputError: bad extension, missing/unwritable directory, disk full, no frames written.
@@ -392,6 +394,7 @@ class VideoWriter:
         audio_duration: float | None = None,
         crf: int = 18,
         preset: str = "veryfast",
+        finalize: Callable[[Path], None] | None = None,
     ):
         self.path = Path(os.fspath(path))
         if self.path.suffix.lower() not in _WRITE_EXTENSIONS:
@@ -413,6 +416,8 @@ class VideoWriter:
         self.crf = int(crf)
         self.preset = preset
         self.frames_written = 0
+        self._finalize = finalize
+        self._tmp: Path | None = None
         self._atomic = None
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
@@ -442,6 +447,7 @@ class VideoWriter:
         atomic = atomic_output(self.path)
         tmp = atomic.__enter__()  # raises OutputError for a missing/unwritable directory
         self._atomic = atomic
+        self._tmp = tmp
         try:
             self._container = self._open_container(tmp)
         except BaseException as e:
@@ -510,6 +516,8 @@ class VideoWriter:
                 self._audio.finish(self.frames_written / self.fps)
             self._container.close()
             self._container = None
+            if self._finalize is not None:
+                self._finalize(self._tmp)
         except BaseException as e:
             self._abort(type(e), e, e.__traceback__)
             raise
