@@ -71,6 +71,11 @@ class AnimateConfig(StrictConfig):
     mouth_interior: Literal["transfer", "synth"] = "transfer"
     max_output_side: int = 1920
     crf: int = 18
+    label: bool = False
+    """Draw a visible "AI-generated" mark (the invisible watermark and C2PA credentials are always on)."""
+    sign_cert: str | None = None
+    """PEM certificate chain for the C2PA signature (default: a local identity created on first use)."""
+    sign_key: str | None = None
 
     def __post_init__(self) -> None:
         self._check_literals()
@@ -82,3 +87,56 @@ class AnimateConfig(StrictConfig):
             raise ConfigError(None, f"face_index must be >= 0, got {self.face_index}")
         if not 0 <= self.crf <= 51:
             raise ConfigError(None, f"crf must be in [0, 51], got {self.crf}")
+
+
+@dataclass
+class SpeakConfig(StrictConfig):
+    """Options of the speak pipeline (speech or text -> talking portrait; CLI flags map one to one)."""
+
+    size: int = 256
+    """Face-crop resolution in px (256 or 512)."""
+    face_index: int | None = None
+    """Which face to animate when there are several (left to right); None = the largest."""
+    voice: str = "en"
+    """espeak-ng voice / language for --text (e.g. en, en-us, de, fr, es, cmn)."""
+    rate: int = 160
+    """TTS speaking rate in words per minute (80..450)."""
+    blink_rate: float = 17.0
+    """Blinks per minute (0 = none; humans: 10-30)."""
+    head_motion: float = 1.0
+    """Gain of the head motion (0 = none, 1 = natural, up to 3)."""
+    expression: float = 1.0
+    """Gain of brow raises on prosodic accents (0..3)."""
+    mouth: float = 1.0
+    """Gain of the mouth motion (0..3)."""
+    still: bool = False
+    """No head motion, gaze shifts or brow raises (the mouth moves and the eyes keep blinking)."""
+    visemes: bool = True
+    """Use phoneme timing (TTS, or a transcript) to sharpen visemes."""
+    seed: int = 0
+    """Seed of blinks, gaze and sway (same inputs + seed = same video)."""
+    chunk_seconds: float = 30.0
+    """Audio is run through the network in chunks of this length (constant memory)."""
+    model: str | None = None
+    """Audio-to-motion weights (path to <stem>.safetensors with <stem>.json); None = bundled."""
+    max_output_side: int = 1920
+    crf: int = 18
+
+    def __post_init__(self) -> None:
+        if self.size not in (128, 256, 384, 512):
+            raise ConfigError(None, f"size must be 256 or 512 (128/384 also allowed), got {self.size}")
+        if self.face_index is not None and self.face_index < 0:
+            raise ConfigError(None, f"face_index must be >= 0, got {self.face_index}")
+        if not 80 <= int(self.rate) <= 450:
+            raise ConfigError(None, f"rate must be in [80, 450] words per minute, got {self.rate}")
+        if not 0.0 <= float(self.blink_rate) <= 60.0:
+            raise ConfigError(None, f"blink_rate must be in [0, 60] per minute, got {self.blink_rate}")
+        for k in ("head_motion", "expression", "mouth"):
+            if not 0.0 <= float(getattr(self, k)) <= 3.0:
+                raise ConfigError(None, f"{k} must be in [0, 3], got {getattr(self, k)}")
+        if not 1.0 <= float(self.chunk_seconds) <= 600.0:
+            raise ConfigError(None, f"chunk_seconds must be in [1, 600], got {self.chunk_seconds}")
+        if not 0 <= self.crf <= 51:
+            raise ConfigError(None, f"crf must be in [0, 51], got {self.crf}")
+        if not str(self.voice).strip():
+            raise ConfigError(None, "voice must not be empty")

@@ -71,15 +71,14 @@ class _Graph:
     def __init__(self, factory, **kw):
         with _quiet_stderr():
             self._g = factory(**kw)
-        self._warm = False
+        self._calls = 0
 
     def process(self, img):
-        if self._warm:
+        if self._calls >= 3:  # start-up messages come in the first few calls (detection -> tracking)
             return self._g.process(img)
+        self._calls += 1
         with _quiet_stderr():
-            res = self._g.process(img)
-        self._warm = True
-        return res
+            return self._g.process(img)
 
     def close(self) -> None:
         self._g.close()

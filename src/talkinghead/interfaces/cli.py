@@ -7,6 +7,7 @@ import sys
 
 from talkinghead import __version__
 from talkinghead.errors import TalkingHeadError
+from talkinghead.interfaces.quiet import filtered_stderr
 
 
 def _strength(v: str) -> float:
@@ -39,20 +40,35 @@ def _add_animate(sub) -> None:
     p.add_argument("--mouth-interior", choices=["transfer", "synth"], default="transfer",
                    help="fill an opening mouth from the driver (transfer) or synthesise it")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (0-51, lower is better)")
+    _add_provenance_args(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_animate)
 
 
+def _add_provenance_args(p) -> None:
+    g = p.add_argument_group("provenance (the invisible watermark and C2PA credentials are always on)")
+    g.add_argument("--label", action="store_true", help='also draw a visible "AI-generated" mark')
+    g.add_argument("--sign-cert", default=None, help="PEM certificate chain for the C2PA signature")
+    g.add_argument("--sign-key", default=None, help="PEM private key for the C2PA signature")
+
+
 def _cmd_animate(a) -> int:
     from talkinghead.config import AnimateConfig, MotionStrength
+    from talkinghead.errors import ConfigError
     from talkinghead.io.atomic import check_input_file, probe_writable
     from talkinghead.pipelines.animate import AnimatePipeline
 
     check_input_file(a.source)
     check_input_file(a.driving)
-    probe_writable(a.output, {".mp4", ".m4v", ".mov", ".mkv"})
+    probe_writable(a.output, {".mp4", ".m4v", ".mov"})
+    if (a.sign_cert is None) != (a.sign_key is None):
+        raise ConfigError(None, "--sign-cert and --sign-key must be given together")
+    for f in (a.sign_cert, a.sign_key):
+        if f is not None:
+            check_input_file(f)
     cfg = AnimateConfig(size=a.size, relative=a.relative, reference=a.reference, mode=a.mode,
                         face_index=a.face_index, mouth_interior=a.mouth_interior, crf=a.crf,
+                        label=a.label, sign_cert=a.sign_cert, sign_key=a.sign_key,
                         strength=MotionStrength(pose=a.pose, expression=a.expression, eyes=a.eyes, mouth=a.mouth))
     res = AnimatePipeline(cfg)(a.source, a.driving, a.output, progress=not a.quiet)
     print(f"wrote {res.output} ({res.n_frames} frames at {res.fps:.2f} fps, {res.mode} mode)")
@@ -106,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _add_animate(sub)
     _add_eval(sub)
+    from talkinghead.interfaces.cli_verify import add_verify
+
+    add_verify(sub)
     return p
 
 
@@ -114,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     a = parser.parse_args(argv)
+    with filtered_stderr():
+        return _run(a)
+
+
+def _run(a) -> int:
     try:
         return a.func(a)
     except TalkingHeadError as e:

@@ -22,6 +22,7 @@ from talkinghead.io.video import VideoReader, VideoWriter
 from talkinghead.motion.extract import neutral_index
 from talkinghead.motion.transfer import MotionTransfer
 from talkinghead.motion.types import Motion
+from talkinghead.pipelines.provenance import Provenance
 from talkinghead.pipelines.source import PreparedSource, prepare_source
 from talkinghead.render.base import MouthSource
 from talkinghead.motion.object import object_similarity
@@ -60,7 +61,8 @@ class AnimatePipeline:
         cfg = self.config
         src = prepare_source(source, cfg, log=self.notify)
         track = track_driver(driving, face_index=None, progress=progress, max_frames=max_frames)
-        frames_iter = self._render(src, track, driving, keep_crops)
+        mark = Provenance(cfg)
+        frames_iter = ((mark(frame), crop) for frame, crop in self._render(src, track, driving, keep_crops))
         n_total = len(track.motions) if max_frames is None else min(max_frames, len(track.motions))
         crops: list[np.ndarray] | None = [] if keep_crops else None
         bar = tqdm(total=n_total, desc="rendering", unit="f", disable=not progress)
@@ -76,7 +78,8 @@ class AnimatePipeline:
             bar.close()
             return AnimateResult(None, track.fps, len(frames), src.mode, frames, crops, src, track)
         H, W = src.canvas.shape[:2]
-        with VideoWriter(output, fps=track.fps, size=(W, H), audio_from=driving, crf=cfg.crf) as writer:
+        with VideoWriter(output, fps=track.fps, size=(W, H), audio_from=driving, crf=cfg.crf,
+                         finalize=mark.signer([source, driving], output)) as writer:
             n = 0
             for frame, crop in frames_iter:
                 if n >= n_total:
