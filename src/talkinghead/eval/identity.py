@@ -24,8 +24,7 @@ class FaceEmbedder:
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
         """128-d embedding of the largest face, or None."""
-        import dlib
-
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
         dets = self._det(rgb, 1)
         if not dets:
             return None
