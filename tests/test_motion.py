@@ -115,3 +115,16 @@ def test_smooth_track_has_no_lag():
     assert np.abs(cx[25:35] - xs[25:35]).max() < 1.5  # mid-ramp: no lag
     assert np.std([p[10, 0] for p in out[:15]]) < 0.5 * np.std([p[10, 0] for p in pts[:15]])  # jitter reduced
     assert smooth_track([None, pts[0], None], fps)[0] is None
+
+
+def test_extreme_yaw_is_softly_limited(canon):
+    from talkinghead.motion.transfer import MAX_YAW_DEG
+
+    src = posed(canon, yaw=20, s=50)
+    ref = motion_from_landmarks(posed(canon, s=80))
+    tr = MotionTransfer(src.astype(np.float32))
+    tr.set_reference(ref)
+    yaws = [motion_from_landmarks(tr(motion_from_landmarks(posed(canon, yaw=y, s=80))).astype(np.float64)).pose.euler_deg()[0]
+            for y in (0, 5, 20, 40)]
+    assert abs(yaws[0] - 20) < 1 and abs(yaws[1] - 25) < 1.5  # small turns pass unchanged
+    assert yaws[1] < yaws[2] < yaws[3] <= MAX_YAW_DEG + 1  # monotonic, bounded

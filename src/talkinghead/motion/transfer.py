@@ -23,6 +23,31 @@ from talkinghead.motion.regions import (INNER_LIP_PAIRS, LEFT_LID_PAIRS, RIGHT_L
 from talkinghead.motion.types import Motion
 
 
+# A 2-D warp cannot turn a face much beyond these angles without tearing it (the far cheek folds
+# onto the background): target yaw/pitch are softly compressed into them (roll is free).
+MAX_YAW_DEG = 32.0
+MAX_PITCH_DEG = 22.0
+
+
+def _soft_clip(x: float, limit: float) -> float:
+    """Identity for small |x|, approaching ±limit smoothly (tanh knee over the last third)."""
+    knee = 0.66 * limit
+    if abs(x) <= knee:
+        return x
+    span = limit - knee
+    return float(np.sign(x) * (knee + span * np.tanh((abs(x) - knee) / span)))
+
+
+def limit_rotation(R: np.ndarray) -> np.ndarray:
+    """Rotation with yaw and pitch softly limited to MAX_YAW_DEG / MAX_PITCH_DEG."""
+    pose = HeadPose(R, np.zeros(2), 1.0)
+    yaw, pitch, roll = pose.euler_deg()
+    y2, p2 = _soft_clip(yaw, MAX_YAW_DEG), _soft_clip(pitch, MAX_PITCH_DEG)
+    if y2 == yaw and p2 == pitch:
+        return R
+    return HeadPose.rotation_from_euler(y2, p2, roll)
+
+
 def _rotation_power(R: np.ndarray, a: float) -> np.ndarray:
     """R^a: scale the rotation angle by ``a`` (slerp from identity; a may exceed 1)."""
     if a == 1.0:
@@ -55,7 +80,7 @@ class MotionTransfer:
         if self.relative:
             ref = self.reference
             R_rel = m.pose.rotation @ ref.pose.rotation.T
-            R = _rotation_power(R_rel, a) @ src.rotation
+            R = limit_rotation(_rotation_power(R_rel, a) @ src.rotation)
             scale = src.scale * (m.pose.scale / ref.pose.scale) ** a
             t = src.translation + a * (m.pose.translation - ref.pose.translation) * (src.scale / ref.pose.scale)
             return HeadPose(R, t, float(scale), src.tz)

@@ -162,7 +162,7 @@ def render_motions(src: PreparedSource, motions: list[Motion], reference: Motion
         scene = None
         if scene_flow is not None and frame is not None:
             scene = scene_flow(frame) * cfg.strength.pose
-        crop = renderer.render(transfer(m)[:, :2], mouth, scene)
+        crop = renderer.render(transfer(m), mouth, scene)  # (478, 3): z orders folds
         yield paste_back(src.canvas, crop, src.crop_tf), crop
 
 

@@ -176,15 +176,20 @@ class MeshWarp:
         self._identity = np.stack(np.meshgrid(ident, ident), -1)
 
     def backward_map(self, target: np.ndarray, patches: Sequence[Rect] = (),
-                     source: np.ndarray | None = None) -> np.ndarray:
+                     source: np.ndarray | None = None, depth: np.ndarray | None = None) -> np.ndarray:
         """(S, S, 2) float32 source positions for the mesh moved to ``target`` (N, 2).
 
         ``source`` optionally replaces the vertices' source positions for this call (same topology).
+        ``depth`` (N,) per-vertex target depth (smaller = nearer): where the moved mesh folds over
+        itself (a turned head's far cheek), nearer triangles are drawn last and win (painter's order).
         """
         S, st = self.size, self.step
         target = np.asarray(target, np.float32)
         src = self.src if source is None else np.asarray(source, np.float32)
-        tris = self.last = TargetTriangles(target, src, self.triangles)
+        triangles = self.triangles
+        if depth is not None:
+            triangles = triangles[np.argsort(-np.asarray(depth)[triangles].mean(1), kind="stable")]
+        tris = self.last = TargetTriangles(target, src, triangles)
         coarse, _ = tris.rasterize(self._lattice.shape[:2], origin=(0.5 * st - 0.5,) * 2, step=st,
                                    out=self._lattice.copy())
         coarse -= self._lattice

@@ -385,6 +385,18 @@ class WarpRenderer:
         ratio = _openness(tgt, lids, corners) / max(self._open[eye], 1e-3)
         return 1.0 - float(np.clip((ratio - 0.12) / 0.25, 0, 1))
 
+    def _depth(self, target: np.ndarray, n: int) -> np.ndarray | None:
+        """Per-vertex depth for painter's ordering when the target has z (478, 3): face points use it,
+        anchors, border and lid copies lie behind the face (or at their lid's depth)."""
+        t = np.asarray(target)
+        if t.ndim != 2 or t.shape[1] < 3:
+            return None
+        z = t[: self.n_face, 2].astype(np.float64)
+        d = np.full(n, z.max() + 1e3)
+        d[: self.n_face] = z
+        d[n - len(self._lid_copies):] = z[self._lid_copies]
+        return d
+
     def render(self, target: np.ndarray, mouth: MouthSource | None = None,
                scene: np.ndarray | None = None) -> np.ndarray:
         """The source crop re-posed so its landmarks land on ``target`` (478, 2) crop px; ``scene`` is
@@ -400,7 +412,7 @@ class WarpRenderer:
         mw = np.linalg.norm(tgt[topo.MOUTH_CORNERS[0]] - tgt[topo.MOUTH_CORNERS[1]])
         rects.append(_box(tgt[topo.OUTER_LIPS], max(3.0, 0.15 * mw), S))
         verts, src = self.target_vertices(tgt, scene)
-        mapping = self.mesh.backward_map(verts, rects, source=src)
+        mapping = self.mesh.backward_map(verts, rects, source=src, depth=self._depth(target, len(verts)))
         out = remap(self.image, mapping)
         for eye, rect in enumerate(rects[:2]):
             if self._closing(tgt, eye) > 0:  # anti-alias the crease where the lids meet
