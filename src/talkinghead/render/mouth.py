@@ -126,8 +126,9 @@ class MouthFiller:
         # lips and teeth differ in hue (a full a/b shift tints teeth).
         d_mean, d_std = _lip_stats(mouth.image, dp)
         lab = _lab(patch)
-        ratio = np.clip(self.lip_std[0] / d_std[0], 0.75, 1.33)
-        lab[..., 0] = (lab[..., 0] - d_mean[0]) * ratio + self.lip_mean[0]
+        # lightness by a gain (not a shift), so a dark cavity stays dark next to lighter lips
+        gain = np.clip(self.lip_mean[0] / max(d_mean[0], 1.0), 0.6, 1.6)
+        lab[..., 0] = np.clip(lab[..., 0] * gain, 0, 100)
         lab[..., 1:] += 0.5 * (self.lip_mean[1:] - d_mean[1:])
         return _rgb(lab)
 
