@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEB_PKGS := ffmpeg espeak-ng
+DEB_PKGS := ffmpeg espeak-ng chromium chromium-driver
 
 .PHONY: demo test install sysdeps bench clean
 

@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     from talkinghead.interfaces.cli_verify import add_verify
 
     add_verify(sub)
+    from talkinghead.interfaces.cli_extra import add_extra
+
+    add_extra(sub)
     return p
 
 

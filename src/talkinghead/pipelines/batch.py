@@ -1,0 +1,323 @@
+"""Batch rendering: many (source, driver, options) jobs, in parallel processes or on a Ray cluster.
+
+Jobs file: CSV (a header row) or YAML (a list of jobs, or ``{defaults: {...}, jobs: [...]}``).
+Columns / keys:
+
+* ``source`` (required), one driver: ``driving`` (video -> animate) or ``audio`` / ``text`` (speak);
+* ``output`` (default ``OUT_DIR/<source stem>__<driver stem>.mp4``);
+* ``max_frames`` (render only the first N frames);
+* any option of :class:`~talkinghead.config.AnimateConfig` (``pose``, ``expression``, ``eyes`` and
+  ``mouth`` are the strengths) or :class:`~talkinghead.config.SpeakConfig`; unknown keys are errors.
+
+Relative paths are relative to the jobs file. A job whose output already exists and is complete
+(a valid C2PA manifest, whose hash covers the whole file; unsigned files: every frame decodes) is
+skipped, so an interrupted batch resumes where it stopped. Every job runs the same pipeline as the
+CLI; a failing job is reported and the others go on. With ``--ray`` the jobs are Ray tasks (one CPU
+each); inputs and outputs must then be on a filesystem every node sees, with talkinghead installed.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from talkinghead.config import AnimateConfig, SpeakConfig
+from talkinghead.errors import ConfigError, InputError, TalkingHeadError
+
+__all__ = ["Job", "JobResult", "BatchSummary", "load_jobs", "is_complete", "run_job", "run_batch"]
+
+_DRIVERS = ("driving", "audio", "text")
+_STRENGTHS = ("pose", "expression", "eyes", "mouth")
+_RAW_KEYS = {"source", "output", *_DRIVERS, "voice", "model", "sign_cert", "sign_key"}  # kept as text
+
+
+@dataclass
+class Job:
+    """One render: ``kind`` is "animate" (``driving``) or "speak" (``audio`` or ``text``)."""
+
+    name: str
+    source: str
+    output: str
+    driving: str | None = None
+    audio: str | None = None
+    text: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    max_frames: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return "animate" if self.driving is not None else "speak"
+
+    def config(self) -> AnimateConfig | SpeakConfig:
+        if self.kind == "animate":
+            opts = dict(self.options)
+            strength = {k: opts.pop(k) for k in _STRENGTHS if k in opts}
+            if strength:
+                opts["strength"] = {**opts.get("strength", {}), **strength}
+            return AnimateConfig.from_dict(opts, source=self.name)
+        return SpeakConfig.from_dict(self.options, source=self.name)
+
+
+@dataclass
+class JobResult:
+    name: str
+    output: str
+    status: str  # "done" | "skipped" | "failed"
+    seconds: float = 0.0
+    n_frames: int = 0
+    error: str | None = None
+
+
+@dataclass
+class BatchSummary:
+    results: list[JobResult]
+    seconds: float
+    workers: int
+    backend: str
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def ok(self) -> bool:
+        return self.count("failed") == 0
+
+    def describe(self) -> str:
+        lines = [f"batch: {len(self.results)} jobs: {self.count('done')} rendered, {self.count('skipped')} skipped "
+                 f"(already complete), {self.count('failed')} failed in {self.seconds:.1f} s "
+                 f"({self.workers} {self.backend} workers)"]
+        lines += [f"  failed: {r.name}: {r.error}" for r in self.results if r.status == "failed"]
+        return "\n".join(lines)
+
+
+# -- jobs file ----------------------------------------------------------------------------------
+def _cell(key: str, value: Any) -> Any:
+    """CSV cells are text: options are parsed as YAML scalars (256 -> int, true -> bool)."""
+    if not isinstance(value, str) or key in _RAW_KEYS:
+        return value
+    return yaml.safe_load(value)
+
+
+def _read_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise InputError(path, f"not valid YAML: {e}") from None
+        defaults: dict[str, Any] = {}
+        if isinstance(doc, dict):
+            defaults, doc = dict(doc.get("defaults") or {}), doc.get("jobs")
+        if not isinstance(doc, list) or not all(isinstance(d, dict) for d in doc):
+            raise InputError(path, "expected a list of jobs (or {defaults: ..., jobs: [...]})")
+        return [(f"{path.name} job {i + 1}", {**defaults, **d}) for i, d in enumerate(doc)]
+    if path.suffix.lower() != ".csv":
+        raise InputError(path, "jobs file must be .csv, .yaml or .yml")
+    rows = list(csv.DictReader(text.splitlines()))
+    out = []
+    for i, row in enumerate(rows):
+        if None in row:
+            raise InputError(path, f"line {i + 2}: more cells than header columns")
+        d = {k.strip(): _cell(k.strip(), v.strip()) for k, v in row.items() if k and v is not None and v.strip()}
+        out.append((f"{path.name} line {i + 2}", d))
+    return out
+
+
+def _resolve(base: Path, p: Any) -> str:
+    q = Path(os.path.expanduser(str(p)))
+    return str(q if q.is_absolute() else base / q)
+
+
+def _job(name: str, d: dict[str, Any], base: Path, out_dir: Path) -> Job:
+    d = dict(d)
+    if "source" not in d:
+        raise ConfigError(name, "no 'source'")
+    given = [k for k in _DRIVERS if d.get(k) is not None]
+    if len(given) != 1:
+        raise ConfigError(name, "give exactly one driver: 'driving' (video), 'audio' or 'text'")
+    source = _resolve(base, d.pop("source"))
+    driving = _resolve(base, d.pop("driving")) if "driving" in d else None
+    audio = _resolve(base, d.pop("audio")) if "audio" in d else None
+    text = str(d.pop("text")) if "text" in d else None
+    mf = d.pop("max_frames", None)
+    if mf is not None and (not isinstance(mf, int) or mf < 1):
+        raise ConfigError(name, f"max_frames must be a positive integer, got {mf!r}")
+    stem = Path(driving or audio).stem if text is None else "text"
+    output = _resolve(base, d.pop("output")) if "output" in d else str(out_dir / f"{Path(source).stem}__{stem}.mp4")
+    job = Job(name, source, output, driving, audio, text, d, mf)
+    job.config()  # validate the options now, not in a worker
+    for f in (source, driving, audio):
+        if f is not None and not Path(f).is_file():
+            raise InputError(f, f"{name}: file not found")
+    return job
+
+
+def load_jobs(path: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> list[Job]:
+    """Parse and validate a jobs file (CSV or YAML); raises ConfigError / InputError with the job's line."""
+    p = Path(os.fspath(path))
+    if not p.is_file():
+        raise InputError(p, "file not found")
+    base = p.resolve().parent
+    out = Path(out_dir) if out_dir is not None else base / "out"
+    jobs = [_job(name, d, base, out) for name, d in _read_rows(p)]
+    if not jobs:
+        raise InputError(p, "no jobs")
+    seen: dict[str, str] = {}
+    for j in jobs:
+        key = os.path.realpath(j.output)
+        if key in seen:
+            raise ConfigError(j.name, f"same output as {seen[key]}: {j.output}")
+        seen[key] = j.name
+    return jobs
+
+
+# -- one job ------------------------------------------------------------------------------------
+def is_complete(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a finished output: a valid C2PA manifest (it hashes the whole file), or,
+    for unsigned files, a video whose every frame decodes."""
+    from talkinghead.io.video import VideoReader
+    from talkinghead.provenance.credentials import read_credentials
+
+    p = Path(os.fspath(path))
+    if not p.is_file() or p.stat().st_size == 0:
+        return False
+    try:
+        state = read_credentials(p).state
+        if state != "absent":
+            return state in ("valid", "trusted")
+        with VideoReader(p) as r:
+            n = sum(1 for _ in r)
+            return n > 0 and not r.truncated
+    except (TalkingHeadError, OSError, ValueError):
+        return False
+
+
+def _limit_threads() -> None:
+    """Each worker process uses one thread: ``workers`` processes = ``workers`` cores."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import cv2
+
+    cv2.setNumThreads(1)  # torch (speak) reads OMP_NUM_THREADS when it is first imported
+
+
+def run_job(job: Job) -> JobResult:
+    """Render one job (in whichever process calls it); user errors become a "failed" result."""
+    t0 = time.perf_counter()
+    try:
+        Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+        cfg = job.config()
+        if job.kind == "animate":
+            from talkinghead.pipelines.animate import AnimatePipeline
+
+            res = AnimatePipeline(cfg, notify=lambda *a, **k: None)(job.source, job.driving, job.output,
+                                                                    max_frames=job.max_frames)
+        else:
+            try:
+                from talkinghead.pipelines.speak import SpeakPipeline
+            except ImportError:
+                raise ConfigError(job.name, "audio/text jobs need the speak pipeline, not available here") from None
+            res = SpeakPipeline(cfg)(job.source, audio=job.audio, text=job.text, output=job.output,
+                                     max_frames=job.max_frames)
+        return JobResult(job.name, job.output, "done", time.perf_counter() - t0, res.n_frames)
+    except TalkingHeadError as e:
+        return JobResult(job.name, job.output, "failed", time.perf_counter() - t0, error=str(e))
+    except Exception as e:  # noqa: BLE001 - a bug in one job must not stop the batch
+        return JobResult(job.name, job.output, "failed", time.perf_counter() - t0,
+                         error=f"internal error: {type(e).__name__}: {e}")
+
+
+def _worker(job: Job) -> JobResult:
+    _limit_threads()
+    return run_job(job)
+
+
+# -- many jobs ----------------------------------------------------------------------------------
+def _run_processes(jobs: list[Job], workers: int, done: Callable[[JobResult], None]) -> None:
+    import multiprocessing as mp
+
+    if workers == 1:
+        for j in jobs:
+            done(_worker(j))
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        pending = {ex.submit(_worker, j) for j in jobs}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                done(f.result())
+
+
+def _run_ray(jobs: list[Job], address: str, workers: int, done: Callable[[JobResult], None]) -> int:
+    """Ray tasks (one CPU each) on the cluster at ``address`` ("local" starts one here)."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(None, "--ray needs the 'ray' package (pip install ray)") from None
+    started = not ray.is_initialized()
+    if started:
+        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        if address == "local":
+            kw.update(num_cpus=workers, object_store_memory=128 * 2**20)
+        else:
+            kw["address"] = address
+        ray.init(**kw)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(_worker)
+        refs = {task.remote(j): j for j in jobs}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for r in ready:
+                job = refs.pop(r)
+                try:
+                    done(ray.get(r))
+                except Exception as e:  # noqa: BLE001 - a lost worker, not the job's fault
+                    done(JobResult(job.name, job.output, "failed", error=f"ray: {type(e).__name__}: {e}"))
+        return int(ray.cluster_resources().get("CPU", workers))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_batch(jobs: Iterable[Job], workers: int = 2, ray_address: str | None = None, resume: bool = True,
+              progress: Callable[[JobResult], None] | None = None) -> BatchSummary:
+    """Run ``jobs`` (skipping complete outputs when ``resume``); returns the summary, in job order."""
+    jobs = list(jobs)
+    if workers < 1:
+        raise ConfigError(None, f"workers must be >= 1, got {workers}")
+    t0 = time.perf_counter()
+    results: dict[str, JobResult] = {}
+
+    def done(r: JobResult) -> None:
+        results[r.name] = r
+        if progress is not None:
+            progress(r)
+
+    todo = []
+    for j in jobs:
+        if resume and is_complete(j.output):
+            done(JobResult(j.name, j.output, "skipped"))
+        else:
+            todo.append(j)
+    backend, n = "process", workers
+    if todo and ray_address:
+        backend, n = "ray", _run_ray(todo, ray_address, workers, done)
+    elif todo:
+        _run_processes(todo, workers, done)
+    return BatchSummary([results[j.name] for j in jobs], time.perf_counter() - t0, n, backend)
+
+
+def print_progress(r: JobResult, stream=None) -> None:
+    stream = stream or sys.stderr
+    extra = f"{r.n_frames} frames in {r.seconds:.1f} s" if r.status == "done" else (r.error or "")
+    print(f"[{r.status}] {r.name} -> {r.output} {extra}".rstrip(), file=stream, flush=True)
+

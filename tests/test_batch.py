@@ -1,0 +1,100 @@
+"""``talkinghead batch``: jobs files, parallel workers, resume, summary, Ray."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+
+import numpy as np
+import pytest
+
+from talkinghead.errors import ConfigError, InputError
+from talkinghead.pipelines.batch import is_complete, load_jobs, run_batch
+
+
+def run_cli(argv: list[str]) -> int:
+    """The ``batch``/``live``/``ui`` subcommands with the CLI's own error handling."""
+    from talkinghead.interfaces import cli
+    from talkinghead.interfaces.cli_extra import add_extra
+
+    p = argparse.ArgumentParser(prog="talkinghead")
+    p.add_argument("--debug", action="store_true")
+    add_extra(p.add_subparsers(dest="command", required=True))
+    return cli._run(p.parse_args(argv))
+
+
+@pytest.fixture(scope="module")
+def faceless(tmp_path_factory):
+    from talkinghead.io.image import write_image
+
+    p = tmp_path_factory.mktemp("faceless") / "gradient.png"
+    x = np.linspace(0, 255, 160, dtype=np.float32)
+    write_image(p, np.stack([np.add.outer(x, x) / 2] * 3, -1).astype(np.uint8))
+    return p
+
+
+def test_load_jobs_csv_and_yaml(tmp_path, demo_inputs):
+    (tmp_path / "in").mkdir()
+    csv = tmp_path / "jobs.csv"
+    csv.write_text("source,driving,output,max_frames,pose,size,relative\n"
+                   f"{demo_inputs}/portrait.png,{demo_inputs}/driving.mp4,a.mp4,5,1.5,512,false\n"
+                   f"{demo_inputs}/portrait.png,{demo_inputs}/driving.mp4,,,,,\n")
+    a, b = load_jobs(csv)
+    assert a.output == str(tmp_path / "a.mp4") and a.max_frames == 5
+    cfg = a.config()
+    assert cfg.size == 512 and cfg.strength.pose == 1.5 and cfg.relative is False
+    assert b.output == str(tmp_path / "out" / "portrait__driving.mp4") and b.config().size == 256
+    yml = tmp_path / "jobs.yaml"
+    yml.write_text(f"defaults: {{max_frames: 4, mouth: 2}}\njobs:\n"
+                   f"  - {{source: {demo_inputs}/portrait.png, driving: {demo_inputs}/driving.mp4}}\n"
+                   f"  - {{source: {demo_inputs}/portrait.png, text: Hello there, voice: de}}\n")
+    v, t = load_jobs(yml, out_dir=tmp_path / "o")
+    assert v.kind == "animate" and v.config().strength.mouth == 2 and v.max_frames == 4
+    assert t.kind == "speak" and t.config().voice == "de" and t.config().mouth == 2
+
+
+@pytest.mark.parametrize("row, err, match", [
+    ("{p},{d},,7", ConfigError, "line 2.*unknown config key.*colour"),
+    ("{p},,,", ConfigError, "exactly one driver"),
+    ("{p},{d},hello,", ConfigError, "max_frames"),
+    ("missing.png,{d},,", InputError, "file not found"),
+])
+def test_bad_jobs_are_reported_before_rendering(tmp_path, demo_inputs, row, err, match):
+    f = tmp_path / "jobs.csv"
+    f.write_text("source,driving,max_frames,colour\n" if "7" in row else "source,driving,max_frames,pose\n")
+    f.write_text(f.read_text() + row.format(p=demo_inputs / "portrait.png", d=demo_inputs / "driving.mp4") + "\n")
+    with pytest.raises(err, match=match):
+        load_jobs(f)
+
+
+def test_batch_renders_resumes_and_reports_failures(tmp_path, demo_inputs, faceless, capsys):
+    jobs = tmp_path / "jobs.csv"
+    p, d = demo_inputs / "portrait.png", demo_inputs / "driving.mp4"
+    jobs.write_text("source,driving,output,max_frames,mode,pose\n"
+                    f"{p},{d},a.mp4,6,face,1\n{p},{d},b.mp4,6,face,2\n{faceless},{d},c.mp4,6,face,1\n")
+    assert run_cli(["batch", str(jobs), "--workers", "2", "--quiet"]) == 1  # one job fails
+    out = capsys.readouterr().out
+    assert "3 jobs: 2 rendered, 0 skipped (already complete), 1 failed" in out
+    assert "gradient.png: no face found" in out
+    assert is_complete(tmp_path / "a.mp4") and is_complete(tmp_path / "b.mp4")
+    assert not (tmp_path / "c.mp4").exists()
+
+    # resume: complete outputs are skipped; a damaged one is rendered again
+    data = (tmp_path / "b.mp4").read_bytes()
+    (tmp_path / "b.mp4").write_bytes(data[: len(data) // 2])
+    assert not is_complete(tmp_path / "b.mp4")
+    s = run_batch(load_jobs(jobs)[:2], workers=1)
+    assert [r.status for r in s.results] == ["skipped", "done"] and s.ok
+    assert is_complete(tmp_path / "b.mp4")
+    assert run_cli(["batch", str(jobs), "--quiet", "--workers", "1"]) == 1
+    assert "2 skipped" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+def test_batch_on_a_local_ray_instance(tmp_path, demo_inputs):
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(f"defaults: {{source: {demo_inputs}/portrait.png, driving: {demo_inputs}/driving.mp4, "
+                    "max_frames: 5}\njobs:\n  - {output: r1.mp4}\n  - {output: r2.mp4, mouth: 2}\n")
+    s = run_batch(load_jobs(jobs), workers=2, ray_address="local")  # ray.init() on this machine
+    assert s.backend == "ray" and s.ok and [r.status for r in s.results] == ["done", "done"], s.describe()
+    assert all(r.n_frames == 5 for r in s.results)
+    assert is_complete(tmp_path / "r1.mp4") and is_complete(tmp_path / "r2.mp4")
