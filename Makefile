@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_PKGS := ffmpeg espeak-ng chromium chromium-driver
 
-.PHONY: demo test install sysdeps bench clean
+.PHONY: demo test install sysdeps bench bench-speak train-audio eval-speech clean
 
 $(STAMP): pyproject.toml Makefile
 	@$(MAKE) --no-print-directory sysdeps
@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q "torch==2.13.0" "safetensors>=0.4" "pytest>=8"
 	$(BIN)/pip install -q -e .
 	$(BIN)/pip install -q --no-deps "mediapipe==0.10.21"
+	$(BIN)/pip install -q "pocketsphinx==5.1.1"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -36,6 +37,15 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+bench-speak: $(STAMP)
+	$(BIN)/python benchmarks/bench_speak.py
+
+train-audio: $(STAMP)
+	$(BIN)/python -m talkinghead.train.audio_to_motion --data ../shared/data/real --cache out/cache --out out/audio_model
+
+eval-speech: $(STAMP)
+	$(BIN)/python -m talkinghead.eval.speech --data ../shared/data/real --out out/eval_speech --transcripts
 
 clean:
 	rm -rf $(VENV) out

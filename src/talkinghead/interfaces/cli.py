@@ -122,7 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _add_animate(sub)
     _add_eval(sub)
+    from talkinghead.interfaces.cli_speak import add_speak
     from talkinghead.interfaces.cli_verify import add_verify
+
+    add_speak(sub)
 
     add_verify(sub)
     from talkinghead.interfaces.cli_extra import add_extra

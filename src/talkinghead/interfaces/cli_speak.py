@@ -54,7 +54,8 @@ def add_speak(subparsers) -> argparse.ArgumentParser:
                    help="ignore phoneme timing (audio model only)")
     p.add_argument("--face-index", type=int, default=None, help="which face (0 = leftmost); default: the largest")
     p.add_argument("--seed", type=int, default=0, help="seed of blinks, gaze and sway")
-    p.add_argument("--model", default=None, help="audio-to-motion weights (.safetensors with its .json); default: bundled")
+    p.add_argument("--model", default=None,
+                   help="audio-to-motion weights (.safetensors with its .json); default: bundled")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (0-51, lower is better)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_speak)

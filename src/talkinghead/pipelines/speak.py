@@ -86,6 +86,8 @@ class SpeakPipeline:
         log = (lambda *a, **k: print(*a, **k)) if progress else (lambda *a, **k: None)
         if (audio is None) == (text is None):
             raise ValueError("give exactly one of audio= or text=")
+        if text is not None and transcript is not None:
+            raise InputError(None, "a transcript goes with recorded audio; text input has exact phoneme timing already")
         if output is not None:
             from talkinghead.io.atomic import probe_writable
 
@@ -113,6 +115,7 @@ class SpeakPipeline:
         from talkinghead.drivers.visemes import viseme_tracks
         from talkinghead.io.video import VideoWriter
         from talkinghead.pipelines.animate import render_motions
+        from talkinghead.pipelines.provenance import Provenance
         from talkinghead.pipelines.source import prepare_source
 
         cfg = self.config
@@ -133,7 +136,8 @@ class SpeakPipeline:
                 mouth[i], eyes[i] = m.mouth, float(np.mean(m.eyes))
                 yield m
 
-        frames_iter = render_motions(src, recorded(), ref, rcfg, self.renderer)
+        mark = Provenance(cfg)  # every frame watermarked, every file C2PA-signed (no switch)
+        frames_iter = ((mark(f), c) for f, c in render_motions(src, recorded(), ref, rcfg, self.renderer))
         bar = tqdm(total=n_total, desc="speaking", unit="f", disable=not progress)
         frames: list[np.ndarray] | None = None
         n = 0
@@ -145,7 +149,8 @@ class SpeakPipeline:
                 bar.update(1)
         else:
             H, W = src.canvas.shape[:2]
-            with VideoWriter(output, fps=FPS, size=(W, H), audio_from=audio, crf=cfg.crf) as writer:
+            with VideoWriter(output, fps=FPS, size=(W, H), audio_from=audio, crf=cfg.crf,
+                             finalize=mark.signer([source, audio], output)) as writer:
                 for frame, _ in frames_iter:
                     writer.write(frame)
                     n += 1

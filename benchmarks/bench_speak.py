@@ -1,0 +1,127 @@
+"""Benchmark the speak pipeline: speed (fps vs real time) and memory over long audio.
+
+    python benchmarks/bench_speak.py [--source IMG] [--audio WAV] [--seconds 600] [--size 256]
+
+Runs the whole pipeline (audio pass 1, network in chunks, motions, warp render, paste-back, H.264
++ AAC encode) once on a short clip (warm-up and the speed figure) and once on ``--seconds`` of
+audio (default 10 min: a long recording looped, or espeak-ng speech when no recording is given),
+printing frames per second, the real-time factor and peak RSS, plus RSS at the start and end of
+the long run (flat = constant memory). The process is single-threaded for torch.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "real"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, period: float = 0.5):
+        super().__init__(daemon=True)
+        self.samples: list[float] = []
+        self.period, self.stop = period, False
+
+    def run(self) -> None:
+        while not self.stop:
+            self.samples.append(rss_mb())
+            time.sleep(self.period)
+
+
+def default_source() -> str:
+    if SHARED.exists():
+        return str(SHARED / "portraits" / "photo_f_diana.jpg")
+    import matplotlib.cbook as cbook
+
+    return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+
+
+def long_audio(seconds: float, out: Path, recording: str | None) -> Path:
+    """``seconds`` of speech at 16 kHz: a recording looped, or espeak-ng sentences with pauses."""
+    from talkinghead.io.audio import read_audio, write_wav
+
+    if recording is None and SHARED.exists():
+        recording = str(SHARED / "audio" / "speech_en_long60s.wav")
+    if recording is not None:
+        x, _ = read_audio(recording, 16000)
+    else:
+        from scipy.signal import resample_poly
+
+        from talkinghead.drivers.tts import synthesize
+
+        s = synthesize("The quick brown fox jumps over the lazy dog. Peter picked a peck of pickled peppers. "
+                       "How much wood would a woodchuck chuck?", "en")
+        x = np.concatenate([resample_poly(s.samples, 160, 441).astype(np.float32), np.zeros(8000, np.float32)])
+    n = int(seconds * 16000)
+    reps = int(np.ceil(n / x.shape[0]))
+    write_wav(out, np.tile(x, reps)[:n], 16000)
+    return out
+
+
+def run_once(source: str, audio: str, size: int, out: str) -> tuple[float, int, float, float]:
+    from talkinghead.config import SpeakConfig
+    from talkinghead.pipelines.speak import SpeakPipeline
+
+    pipe = SpeakPipeline(SpeakConfig(size=size))
+    t0 = time.perf_counter()
+    res = pipe(source, audio=audio, output=out)
+    dt = time.perf_counter() - t0
+    return res.n_frames / dt, res.n_frames, dt, res.duration
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--source", default=None)
+    ap.add_argument("--audio", default=None, help="recording to loop for the long run (default: shared long clip)")
+    ap.add_argument("--seconds", type=float, default=600.0, help="length of the long run (0 = skip)")
+    ap.add_argument("--size", type=int, default=256)
+    a = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    src = a.source or default_source()
+    print(f"source {src}\ncpus {os.cpu_count()} (torch threads {torch.get_num_threads()})")
+    with tempfile.TemporaryDirectory() as td:
+        short = long_audio(20.0, Path(td) / "short.wav", a.audio)
+        run_once(src, str(short), a.size, os.path.join(td, "warm.mp4"))  # warm-up: imports, graphs
+        fps, n, dt, dur = run_once(src, str(short), a.size, os.path.join(td, "short.mp4"))
+        print(f"size {a.size}: {n} frames ({dur:.1f} s audio) in {dt:.2f} s -> {fps:.1f} fps = "
+              f"{dur / dt:.2f}x real time (full pipeline incl. encode); peak RSS {peak_rss_mb():.0f} MB")
+        if a.seconds > 0:
+            audio = long_audio(a.seconds, Path(td) / "long.wav", a.audio)
+            sampler = RssSampler()
+            sampler.start()
+            fps, n, dt, dur = run_once(src, str(audio), a.size, os.path.join(td, "long.mp4"))
+            sampler.stop = True
+            sampler.join()
+            rs = sampler.samples
+            q = max(1, len(rs) // 10)
+            print(f"long audio {dur:.0f} s ({n} frames) at {a.size}: {fps:.1f} fps = {dur / dt:.2f}x real time; "
+                  f"RSS first 10% {max(rs[:q]):.0f} MB, last 10% {max(rs[-q:]):.0f} MB; "
+                  f"peak RSS {peak_rss_mb():.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

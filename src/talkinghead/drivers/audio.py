@@ -1,0 +1,591 @@
+"""Speech driver: audio -> one :class:`Motion` per video frame (25 fps).
+
+Stages, each a plain function so training, evaluation and the pipeline share them:
+
+1. :func:`iter_audio_blocks` streams 16 kHz mono samples (constant memory for any length).
+2. :func:`log_mel` turns samples into 80-band log-mel frames at 100 Hz (4 per video frame);
+   :func:`frame_energy_db` gives per-10 ms energy for the voice-activity detector.
+3. :func:`vad` marks speech (adaptive noise floor, hysteresis, hang-over); :func:`speech_gate`
+   turns it into a 25 fps gate with a short anticipatory attack and a quick release, so silence
+   gives an exactly closed, still mouth and onsets/offsets stay crisp.
+4. The audio-to-motion network (:mod:`talkinghead.models.audio_to_motion`) maps normalised
+   log-mels to mouth PCA coefficients, a brow raise and head-rotation offsets, chunk by chunk.
+5. :class:`SpeechMotionDriver` composes those with blinks, gaze shifts and idle head motion into
+   :class:`Motion` frames relative to the source face (a generator: motions are produced as the
+   renderer consumes them).
+
+Conventions: samples float32 in [-1, 1]; mel frame ``i`` is centred at ``i * 10 ms``; video frame
+``k`` (time ``k / 25`` s) owns mel frames ``4k .. 4k + 3``.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from talkinghead.errors import InputError
+
+if TYPE_CHECKING:
+    from talkinghead.motion.types import Motion
+
+SR = 16000  # feature sample rate (Hz)
+HOP = 160  # 10 ms
+WIN = 400  # 25 ms analysis window
+N_FFT = 512
+N_MELS = 80
+FMIN, FMAX = 40.0, 7600.0
+FPS = 25.0  # output frame rate of the speech driver
+MEL_PER_FRAME = 4  # mel frames (100 Hz) per video frame (25 fps)
+LOG_FLOOR = 1e-6  # power floor of the log (about -60 dB re full scale)
+
+
+# -- audio input ------------------------------------------------------------------------------
+
+def iter_audio_blocks(path: str | os.PathLike, sr: int = SR, block: int = SR * 10) -> Iterator[np.ndarray]:
+    """Decode the first audio stream of ``path`` as consecutive mono float32 blocks of ``block``
+    samples at ``sr`` Hz (the last block may be shorter). Memory stays constant for any length.
+
+    Raises:
+        InputError: file not found / empty / not audio / no audio stream / nothing decodable.
+    """
+    import av
+
+    from talkinghead.io.atomic import check_input_file
+
+    p = check_input_file(path)
+    try:
+        container = av.open(os.fspath(p), "r")
+    except (av.FFmpegError, UnicodeDecodeError, ValueError):
+        raise InputError(p, "not an audio file or unsupported format") from None
+    with container:
+        if not container.streams.audio:
+            raise InputError(p, "no audio stream")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="fltp", layout=None, rate=sr)
+        pending: list[np.ndarray] = []
+        n_pending = 0
+        total = 0
+        frames = container.decode(stream)
+        configured = False
+        while True:
+            try:
+                frame = next(frames)
+                outs = resampler.resample(frame)
+                configured = True
+            except (StopIteration, av.FFmpegError, EOFError):
+                outs = resampler.resample(None) if configured else []
+                frame = None
+            for f in outs:
+                a = f.to_ndarray()  # (channels, n)
+                a = a.mean(axis=0) if a.ndim == 2 else a
+                pending.append(a.astype(np.float32, copy=False))
+                n_pending += a.shape[0]
+            while n_pending >= block:
+                buf = np.concatenate(pending)
+                yield np.ascontiguousarray(buf[:block])
+                total += block
+                rest = buf[block:]
+                pending, n_pending = [rest], rest.shape[0]
+            if frame is None:
+                break
+        if n_pending:
+            total += n_pending
+            yield np.ascontiguousarray(np.concatenate(pending))
+    if total == 0:
+        raise InputError(p, "no audio samples (empty, truncated or corrupt audio)")
+
+
+def audio_n_samples(path: str | os.PathLike, sr: int = SR) -> int:
+    """Number of samples at ``sr`` (decodes the stream once; constant memory)."""
+    return sum(b.shape[0] for b in iter_audio_blocks(path, sr))
+
+
+# -- features ---------------------------------------------------------------------------------
+
+def _hz_to_mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, np.float64) / 700.0)
+
+
+def _mel_to_hz(m):
+    return 700.0 * (10.0 ** (np.asarray(m, np.float64) / 2595.0) - 1.0)
+
+
+@lru_cache(maxsize=4)
+def mel_filterbank(sr: int = SR, n_fft: int = N_FFT, n_mels: int = N_MELS,
+                   fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) triangular HTK-mel filters with unit area (Slaney normalisation)."""
+    freqs = np.linspace(0.0, sr / 2.0, n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up = (freqs[None] - lo) / (mid - lo)
+    down = (hi - freqs[None]) / (hi - mid)
+    fb = np.maximum(0.0, np.minimum(up, down)) * (2.0 / (hi - lo))
+    fb = fb.astype(np.float32)
+    fb.setflags(write=False)
+    return fb
+
+
+def _frames(samples: np.ndarray, n_frames: int) -> np.ndarray:
+    """(n_frames, WIN) windows centred at i * HOP (zero padded at both ends)."""
+    pad = WIN // 2
+    x = np.zeros(n_frames * HOP + WIN, np.float32)
+    n = min(samples.shape[0], x.shape[0] - pad)
+    x[pad:pad + n] = samples[:n]
+    return np.lib.stride_tricks.sliding_window_view(x, WIN)[::HOP][:n_frames]
+
+
+def n_mel_frames(n_samples: int) -> int:
+    """Mel frames for ``n_samples``: a multiple of MEL_PER_FRAME covering the audio."""
+    n_video = int(np.ceil(n_samples / (SR / FPS)))
+    return n_video * MEL_PER_FRAME
+
+
+def log_mel(samples: np.ndarray, n_frames: int | None = None) -> np.ndarray:
+    """Log-mel power spectrogram (n_frames, N_MELS) float32 of 16 kHz mono ``samples``.
+
+    Frame ``i`` is centred at sample ``i * HOP`` (Hann window of WIN, FFT of N_FFT).
+    ``n_frames`` defaults to :func:`n_mel_frames` (whole video frames).
+    """
+    samples = np.asarray(samples, np.float32)
+    n_frames = n_mel_frames(samples.shape[0]) if n_frames is None else n_frames
+    window = np.hanning(WIN + 1)[:-1].astype(np.float32)
+    fb = mel_filterbank()
+    out = np.empty((n_frames, N_MELS), np.float32)
+    for s in range(0, n_frames, 4096):  # bounded temporaries
+        fr = _frames(samples[s * HOP: (s + 4096) * HOP + WIN], min(4096, n_frames - s)) * window
+        spec = np.fft.rfft(fr, N_FFT, axis=1)
+        power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+        out[s:s + fr.shape[0]] = np.log(power @ fb.T + LOG_FLOOR)
+    return out
+
+
+def frame_energy_db(samples: np.ndarray, n_frames: int | None = None) -> np.ndarray:
+    """Per-10 ms RMS energy in dB re full scale (n_frames,), same framing as :func:`log_mel`."""
+    samples = np.asarray(samples, np.float32)
+    n_frames = n_mel_frames(samples.shape[0]) if n_frames is None else n_frames
+    out = np.empty(n_frames, np.float32)
+    for s in range(0, n_frames, 8192):
+        fr = _frames(samples[s * HOP: (s + 8192) * HOP + WIN], min(8192, n_frames - s))
+        out[s:s + fr.shape[0]] = 10.0 * np.log10(np.mean(fr.astype(np.float64) ** 2, axis=1) + 1e-10)
+    return out
+
+
+def normalize_mel(mel: np.ndarray, speech: np.ndarray | None = None) -> np.ndarray:
+    """Per-utterance mean normalisation: subtract each band's mean over speech frames.
+
+    Removes the microphone/channel colouring and the level (language- and speaker-agnostic input);
+    frames with less than 2 speech frames fall back to all frames.
+    """
+    sel = mel if speech is None or int(np.sum(speech)) < 2 else mel[np.asarray(speech, bool)]
+    return ((mel - sel.mean(axis=0, keepdims=True)) / 4.0).astype(np.float32)
+
+
+# -- voice activity -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VadThresholds:
+    """dB thresholds of :func:`vad` (derived once per file by :func:`vad_thresholds`)."""
+
+    on: float
+    off: float
+    floor: float
+    peak: float
+
+
+def vad_thresholds(energy_db: np.ndarray) -> VadThresholds:
+    """Adaptive thresholds from the energy distribution: noise floor (10th percentile) and speech
+    level (97th percentile); on at 35 % of the way floor -> peak (at least floor + 9 dB), off 4 dB
+    lower. Near-silent input (peak < -55 dBFS) never triggers."""
+    e = np.asarray(energy_db, np.float64)
+    if e.size == 0:
+        return VadThresholds(0.0, 0.0, -100.0, -100.0)
+    floor = float(np.percentile(e, 10))
+    peak = float(np.percentile(e, 97))
+    on = max(floor + 9.0, floor + 0.35 * (peak - floor), -55.0)
+    return VadThresholds(on=on, off=on - 4.0, floor=floor, peak=peak)
+
+
+def vad(energy_db: np.ndarray, th: VadThresholds, hangover: int = 8, min_speech: int = 6,
+        min_gap: int = 15) -> np.ndarray:
+    """Speech mask (bool, 100 Hz) with hysteresis: start above ``th.on``, continue while above
+    ``th.off`` (+ ``hangover`` frames); drop bursts shorter than ``min_speech`` frames; bridge gaps
+    shorter than ``min_gap`` frames (stop closures and short pauses inside a phrase)."""
+    e = np.asarray(energy_db)
+    m = np.zeros(e.shape[0], bool)
+    on, hang = False, 0
+    for i, v in enumerate(e):
+        if on:
+            if v >= th.off:
+                hang = hangover
+            elif hang > 0:
+                hang -= 1
+            else:
+                on = False
+        elif v >= th.on:
+            on, hang = True, hangover
+        m[i] = on
+    runs = _runs(m)
+    for s, t, val in runs:  # bridge short gaps between speech runs
+        if not val and s > 0 and t < m.shape[0] and t - s < min_gap:
+            m[s:t] = True
+    for s, t, val in _runs(m):  # drop clicks
+        if val and t - s < min_speech:
+            m[s:t] = False
+    return m
+
+
+def _runs(m: np.ndarray) -> list[tuple[int, int, bool]]:
+    """[(start, stop, value)] of the constant runs of a bool array."""
+    if m.size == 0:
+        return []
+    edges = np.flatnonzero(np.diff(m.astype(np.int8))) + 1
+    starts = np.concatenate([[0], edges])
+    stops = np.concatenate([edges, [m.size]])
+    return [(int(s), int(t), bool(m[s])) for s, t in zip(starts, stops)]
+
+
+def speech_gate(speech_100hz: np.ndarray, attack: int = 2, release: int = 2) -> np.ndarray:
+    """25 fps gate in [0, 1] from the 100 Hz speech mask.
+
+    A video frame is "speech" when any of its 4 mel frames is; the gate ramps up over ``attack``
+    frames *before* an onset (lips move ahead of the sound) and down over ``release`` frames after
+    an offset, with cosine ramps, and is exactly 0 elsewhere.
+    """
+    s = np.asarray(speech_100hz, bool)
+    n = s.shape[0] // MEL_PER_FRAME
+    f = s[: n * MEL_PER_FRAME].reshape(n, MEL_PER_FRAME).any(axis=1).astype(np.float32)
+    g = f.copy()
+    for k in range(1, attack + 1):  # anticipate onsets
+        w = 0.5 * (1 + np.cos(np.pi * k / (attack + 1)))
+        g[:-k] = np.maximum(g[:-k], w * f[k:])
+    for k in range(1, release + 1):
+        w = 0.5 * (1 + np.cos(np.pi * k / (release + 1)))
+        g[k:] = np.maximum(g[k:], w * f[:-k])
+    return g
+
+
+# -- pass 1: the plan (small per-frame arrays for the whole audio) -----------------------------
+
+@dataclass
+class SpeechPlan:
+    """Everything the driver needs besides the mouth: per-frame arrays (n_frames,) at 25 fps.
+
+    Memory is O(n_frames) floats (10 min = 15 000 frames): the mel features and the mouth are
+    produced chunk by chunk in pass 2.
+    """
+
+    n_samples: int
+    n_frames: int
+    thresholds: VadThresholds
+    speech: np.ndarray  # (4 n,) bool, 100 Hz speech mask
+    gate: np.ndarray  # (n,) mouth gate
+    energy: np.ndarray  # (n,) dB, 25 fps
+    accents: np.ndarray  # (n,) prosodic accent strength (0 outside accents)
+
+    @property
+    def duration(self) -> float:
+        return self.n_samples / SR
+
+    @property
+    def has_speech(self) -> bool:
+        return bool(self.speech.any())
+
+    def pauses(self, min_pause_s: float = 0.25) -> np.ndarray:
+        """Frames where a pause of at least ``min_pause_s`` starts (speech -> silence)."""
+        g = self.gate > 0
+        out = []
+        for s, t, val in _runs(g):
+            if not val and s > 0 and (t - s) / FPS >= min_pause_s:
+                out.append(s)
+        return np.array(out, int)
+
+
+def _prosodic_accents(energy_25: np.ndarray, gate: np.ndarray) -> np.ndarray:
+    """Accent strength per frame: prominent peaks of the smoothed energy inside speech.
+
+    A peak counts when it rises >= 4 dB above the lowest point since the previous peak (syllable
+    nuclei of stressed syllables are louder); strength = prominence / 12 dB, capped at 1.
+    """
+    n = energy_25.shape[0]
+    out = np.zeros(n, np.float32)
+    if n < 3:
+        return out
+    k = np.array([1, 2, 3, 2, 1], np.float64)
+    e = np.convolve(np.pad(energy_25, 2, mode="edge"), k / k.sum(), mode="valid")
+    lo = e[0]
+    last_peak = -10
+    for i in range(1, n - 1):
+        lo = min(lo, e[i])
+        if e[i] >= e[i - 1] and e[i] > e[i + 1] and gate[i] > 0.5:
+            prom = e[i] - lo
+            if prom >= 4.0 and i - last_peak >= 5:
+                out[i] = min(prom / 12.0, 1.0)
+                last_peak, lo = i, e[i]
+    return out
+
+
+class _EnergyStream:
+    """dB energy frames from consecutive sample blocks, identical to :func:`frame_energy_db` on the
+    concatenated signal (frame i centred at sample i * HOP, zero padding at both ends)."""
+
+    def __init__(self) -> None:
+        self.buf = np.zeros(WIN // 2, np.float32)  # the left zero pad of _frames
+        self.base = -(WIN // 2)  # global sample index of buf[0]
+        self.next = 0  # next frame index to emit
+        self.out: list[np.ndarray] = []
+        self.n_samples = 0
+
+    def push(self, block: np.ndarray) -> None:
+        self.n_samples += block.shape[0]
+        self.buf = np.concatenate([self.buf, block.astype(np.float32, copy=False)])
+        self._emit(None)
+
+    def finish(self, n_frames: int) -> np.ndarray:
+        self.buf = np.concatenate([self.buf, np.zeros(WIN + HOP * 4, np.float32)])
+        self._emit(n_frames)
+        e = np.concatenate(self.out) if self.out else np.zeros(0, np.float32)
+        return e[:n_frames]
+
+    def _emit(self, n_total: int | None) -> None:
+        start = self.next * HOP - WIN // 2 - self.base  # buffer offset of the next window
+        avail = (self.buf.shape[0] - start - WIN) // HOP + 1
+        n = max(0, avail if n_total is None else min(avail, n_total - self.next))
+        if n:
+            fr = np.lib.stride_tricks.sliding_window_view(self.buf[start:], WIN)[::HOP][:n]
+            self.out.append((10.0 * np.log10(np.mean(fr.astype(np.float64) ** 2, axis=1) + 1e-10)).astype(np.float32))
+            self.next += n
+        keep = max(self.next * HOP - WIN // 2 - self.base, 0)
+        self.buf = self.buf[keep:]
+        self.base += keep
+
+
+def plan_audio(path: str | os.PathLike, attack: int = 6, release: int = 3) -> SpeechPlan:
+    """Pass 1 over the audio: length, energy, voice activity, gate and prosodic accents.
+
+    Raises:
+        InputError: unreadable / empty audio (see :func:`iter_audio_blocks`), or 0 s long.
+    """
+    stream = _EnergyStream()
+    for block in iter_audio_blocks(path):
+        stream.push(block)
+    n_samples = stream.n_samples
+    if n_samples == 0:
+        raise InputError(path, "audio is empty (0 s)")
+    n_frames = int(np.ceil(n_samples / (SR / FPS)))
+    e = stream.finish(4 * n_frames)
+    th = vad_thresholds(e)
+    speech = vad(e, th)
+    gate = speech_gate(speech, attack=attack, release=release)
+    e25 = e.reshape(n_frames, 4).mean(axis=1)
+    return SpeechPlan(n_samples, n_frames, th, speech, gate, e25.astype(np.float32),
+                      _prosodic_accents(e25, gate))
+
+
+# -- pass 2: model inference chunk by chunk -------------------------------------------------------
+
+def iter_mouth_chunks(path: str | os.PathLike, plan: SpeechPlan, model, chunk_frames: int = 750,
+                      context_frames: int = 25) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Yield (first frame, decoded model outputs for frames [first, first + len)) chunk by chunk.
+
+    Each chunk is computed from its own audio plus ``context_frames`` of audio on each side (more
+    than the network's receptive field), so chunk borders do not show; the input normalisation
+    uses the chunk's speech frames. Memory: one chunk of samples and features at a time.
+    """
+    import torch
+
+    spf = int(SR / FPS)  # samples per video frame (640)
+    n = plan.n_frames
+    blocks = iter_audio_blocks(path, block=SR * 5)
+    buf = np.zeros(0, np.float32)
+    buf_start = 0  # global sample index of buf[0]
+    eof = False
+    for k0 in range(0, n, chunk_frames):
+        k1 = min(k0 + chunk_frames, n)
+        a0, a1 = (k0 - context_frames), min(k1 + context_frames, n)
+        s0, s1 = a0 * spf, a1 * spf + WIN
+        while not eof and buf_start + buf.shape[0] < s1:
+            try:
+                buf = np.concatenate([buf, next(blocks)])
+            except StopIteration:
+                eof = True
+        lo = max(s0, 0)
+        seg = buf[lo - buf_start: s1 - buf_start]
+        if s0 < 0:
+            seg = np.concatenate([np.zeros(-s0, np.float32), seg])
+        n_mel = 4 * (a1 - a0)
+        mel = log_mel(seg, n_mel)
+        sp = plan.speech[max(4 * a0, 0): 4 * a1]
+        if a0 < 0:
+            sp = np.concatenate([np.zeros(-4 * a0, bool), sp])
+        with torch.no_grad():
+            y = model(torch.from_numpy(mel)[None], torch.from_numpy(sp.astype(np.float32))[None])[0]
+            dec = {k: v.numpy() for k, v in model.decode(y).items()}
+        a, b = k0 - a0, k1 - a0
+        yield k0, {k: v[a:b] for k, v in dec.items()}
+        drop = max((k1 - context_frames) * spf - WIN - buf_start, 0)  # keep the next chunk's left context
+        buf, buf_start = buf[drop:], buf_start + drop
+
+
+# -- composition: parameters -> Motion ------------------------------------------------------------
+
+@dataclass
+class SpeechStyle:
+    """Knobs of the speech driver (the CLI flags)."""
+
+    blink_rate: float = 17.0  # blinks per minute (0 = never)
+    head_motion: float = 1.0  # gain of all head motion (0 = none)
+    expression: float = 1.0  # gain of brow raises
+    mouth: float = 1.0  # gain of the mouth motion
+    still: bool = False  # no head motion, gaze shifts or brow raises (blinks and mouth continue)
+    seed: int = 0
+
+
+@dataclass
+class SourceShapes:
+    """Per-source displacement fields (canonical units), computed once."""
+
+    canonical: np.ndarray  # (478, 3) the source's canonical landmarks
+    mouth_scale: float  # source mouth width / training mean width
+    seal: np.ndarray  # (478, 3) closes the source's lips (zero when they are closed)
+    base: np.ndarray  # (478, 3) applied to every frame (= seal when the source mouth is open)
+    jaw: np.ndarray  # (478, 3) opening of +1 Motion.mouth unit
+    rounding: np.ndarray  # (478, 3) full lip rounding
+    brow: np.ndarray  # (478, 3) unit brow raise
+    width: float = 1.0
+
+
+SOURCE_OPEN_CLOSE = 0.1  # a source whose mouth opening exceeds this is closed at rest
+
+
+def source_shapes(source: "Motion", model_mouth_width: float) -> SourceShapes:
+    from talkinghead.drivers.procedural import brow_shape, lip_round_shape, open_mouth
+    from talkinghead.face import topology as T
+    from talkinghead.motion.regions import INNER_LIP_PAIRS
+
+    X = source.canonical.astype(np.float64)
+    width = float(np.linalg.norm(X[T.MOUTH_CORNERS[0], :2] - X[T.MOUTH_CORNERS[1], :2]))
+    gap = float(np.mean([max(X[lo, 1] - X[up, 1], 0.0) for up, lo in INNER_LIP_PAIRS]))
+    from talkinghead.motion.regions import INNER_LIP_PAIRS as PAIRS
+
+    def gap_of(Y):  # the inner-lip gap as Motion.mouth measures it (centre pairs), unclipped
+        return float(np.mean([Y[lo, 1] - Y[up, 1] for up, lo in PAIRS[3:6]]))
+
+    J = open_mouth(X, 1.0) - X
+    per_unit = max(gap_of(X + J) - gap_of(X), 1e-3)  # inner-lip gap change of open_mouth(X, 1)
+    seal = -J * (gap / per_unit)
+    jaw = J * (width / per_unit)  # +1 in gap / width
+    base = seal if source.mouth > SOURCE_OPEN_CLOSE else np.zeros_like(X)
+    return SourceShapes(X, float(np.clip(width / max(model_mouth_width, 1e-6), 0.6, 1.6)), seal, base, jaw,
+                        lip_round_shape(X), brow_shape(X), width)
+
+
+class SpeechMotionDriver:
+    """Audio (+ optional viseme tracks) -> a stream of :class:`Motion` for one source face.
+
+    ``motions(path, plan)`` is a generator: it runs the network chunk by chunk and composes each
+    frame as  source + base + mouth (gated, visemes applied) + rounding + brow, then blinks, gaze
+    and head rotation (model head offsets + prosodic nods + slow sway) on top.
+    """
+
+    BROW_ACCENT = 0.03  # canonical units of brow raise on the strongest accents
+    NOD_DEG = 1.6  # head pitch (down) on an accent of strength 1
+    SWAY_DEG = 1.5  # idle sway amplitude
+    WIDE_OPEN = 0.28  # Motion.mouth change of a wide-open vowel (viseme open_min = 1)
+
+    def __init__(self, model, source: "Motion", style: SpeechStyle | None = None,
+                 chunk_frames: int = 750):
+        self.model = model
+        self.source = source
+        self.style = style or SpeechStyle()
+        self.chunk_frames = int(chunk_frames)
+        self.shapes = source_shapes(source, float(model.mouth_width))
+        self.index = model.mouth_index.numpy()
+
+    # per-frame small arrays for the whole clip
+    def _frame_controls(self, plan: SpeechPlan, visemes=None) -> dict[str, np.ndarray]:
+        from talkinghead.drivers.procedural import blink_schedule, gaze_shifts, head_sway
+
+        st, n = self.style, plan.n_frames
+        rng = np.random.default_rng(st.seed)
+        blink, _ = blink_schedule(n, FPS, st.blink_rate, pauses=plan.pauses(), rng=rng)
+        head_gain = 0.0 if st.still else st.head_motion
+        sway = head_sway(n, FPS, amplitude_deg=self.SWAY_DEG, rng=rng)
+        bump = np.hanning(11)[1:-1]  # ~0.36 s nod / brow raise
+        acc = np.convolve(plan.accents, bump, mode="same")
+        nod = np.zeros((n, 3), np.float32)
+        nod[:, 1] = self.NOD_DEG * acc
+        strong = np.where(plan.accents >= np.quantile(plan.accents[plan.accents > 0], 0.7), plan.accents, 0.0) \
+            if (plan.accents > 0).any() else plan.accents
+        brow = self.BROW_ACCENT * np.convolve(strong, bump, mode="same")
+        gaze = gaze_shifts(n, FPS, 0.0 if st.still else 1.0, rng=rng)
+        return {"anticipation": self._anticipation(plan), "blink": blink, "head": head_gain * (sway + nod),
+                "head_gain": np.float32(head_gain),
+                "brow": (0.0 if st.still else st.expression) * brow, "gaze": gaze,
+                "brow_gain": np.float32(0.0 if st.still else st.expression)}
+
+    def _anticipation(self, plan: SpeechPlan, min_pause: int = 10) -> np.ndarray:
+        """(n,) opening before each utterance onset that follows a pause (the model's learned
+        pre-speech profile; people part their lips and breathe in before they speak). It never
+        reaches back into the previous utterance (at least 3 frames of rest stay closed)."""
+        prof = self.model.onset_open.numpy().astype(np.float32)
+        L, n = prof.shape[0], plan.n_frames
+        s25 = plan.speech[: 4 * n].reshape(n, 4).any(axis=1)
+        out = np.zeros(n, np.float32)
+        last_end = -10**9
+        for s, t, val in _runs(s25):
+            if not val:
+                continue
+            if s - max(last_end, 0) >= min_pause or (last_end < 0 and s >= 1):
+                lo = max(s - L, last_end + 3 if last_end >= 0 else 0)
+                for k in range(lo, s):
+                    out[k] = max(out[k], prof[L - (s - k)])
+            last_end = t
+        return out
+
+    def motions(self, path: str | os.PathLike, plan: SpeechPlan, visemes=None) -> Iterator["Motion"]:
+        """Yield plan.n_frames motions (see the class docstring)."""
+        ctl = self._frame_controls(plan, visemes)
+        for k0, dec in iter_mouth_chunks(path, plan, self.model, self.chunk_frames):
+            vis = visemes.slice(k0, k0 + dec["opening"].shape[0]) if visemes is not None else None
+            for j in range(dec["opening"].shape[0]):
+                yield self.compose(k0 + j, dec, j, plan, ctl, vis)
+
+    def compose(self, k: int, dec: dict[str, np.ndarray], j: int, plan: SpeechPlan, ctl: dict, vis) -> "Motion":
+        from talkinghead.drivers.procedural import close_eyes, shift_gaze
+        from talkinghead.face.types import HeadPose
+        from talkinghead.motion.extract import summaries
+        from talkinghead.motion.types import Motion
+
+        sh, st = self.shapes, self.style
+        g = float(plan.gate[k])
+        gain = st.mouth * sh.mouth_scale
+        X = sh.canonical + sh.base
+        mouth = np.zeros_like(X)
+        mouth[self.index] = gain * g * dec["mouth"][j]
+        opening = gain * g * float(dec["opening"][j])
+        pre = gain * float(ctl["anticipation"][k])
+        if pre > opening:  # anticipatory opening before an utterance
+            mouth += (pre - max(opening, 0.0)) * sh.jaw
+            opening = pre
+        if vis is not None:
+            c = float(vis.closure[j])
+            want = st.mouth * self.WIDE_OPEN * float(vis.open_min[j])
+            if want > opening:  # known open vowel: at least this open
+                mouth += (want - opening) * sh.jaw
+            mouth = (1.0 - c) * mouth + c * (sh.seal - sh.base)
+            X = X + st.mouth * (float(vis.rounded[j]) - 0.4 * float(vis.spread[j])) * sh.rounding
+        X = X + mouth
+        head = ctl["head"][k] + ctl["head_gain"] * g * dec["head"][j]
+        brow = ctl["brow"][k] + ctl["brow_gain"] * g * float(dec["brow"][j])
+        X = X + brow * sh.brow
+        X = close_eyes(X, float(ctl["blink"][k]))
+        X = shift_gaze(X, ctl["gaze"][k]).astype(np.float32)
+        src = self.source.pose
+        R = HeadPose.rotation_from_euler(*head) @ src.rotation
+        pose = HeadPose(R, src.translation.copy(), src.scale, src.tz)
+        eyes, gaze, m = summaries(X)
+        return Motion(pose, X, eyes, gaze, m)

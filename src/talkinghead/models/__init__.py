@@ -1,0 +1,1 @@
+"""Small trained networks (torch). Weights load only through safetensors."""

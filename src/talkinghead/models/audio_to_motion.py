@@ -1,0 +1,222 @@
+"""Audio-to-motion network: log-mel frames (100 Hz) -> mouth, brow and head motion (25 fps).
+
+A small non-causal temporal convolution network in the spirit of the audio encoders of
+Vougioukas et al. 2019 ("Realistic speech-driven facial animation with GANs", Sec. 3.1: 0.2-1 s
+of audio context per video frame) and of SadTalker's ExpNet / MakeItTalk's content branch, which
+regress low-dimensional expression coefficients (3DMM / landmark offsets) from mel features. Here
+the coefficients are a PCA basis of mouth-region *canonical* landmark offsets from the speaker's
+own closed-mouth neutral (our motion space, inter-ocular distance = 1), so any face can use them.
+
+Input normalisation is part of the model: each band's mean over the speech frames of the window
+is removed (channel/level/speaker colouring), which keeps the input language- and mic-agnostic.
+
+Outputs per video frame (all whitened; :meth:`AudioToMotion.decode` undoes it):
+    mouth (K)  PCA coefficients / their training std
+    brow  (1)  brow raise (canonical units, up > 0) / std
+    head  (3)  (yaw, pitch, roll) offsets from the slow head trend, degrees / std
+
+Weights: ``<stem>.safetensors`` (tensors, including the PCA basis as buffers) next to
+``<stem>.json`` (the :class:`AudioToMotionConfig`); :func:`save_pretrained` /
+:func:`from_pretrained`. Nothing is unpickled.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from talkinghead.config import StrictConfig
+from talkinghead.errors import ConfigError, InputError
+
+
+ONSET_FRAMES = 12  # frames (0.48 s) of anticipatory opening before an utterance onset
+
+
+@dataclass
+class AudioToMotionConfig(StrictConfig):
+    """Architecture of :class:`AudioToMotion` (stored as ``<stem>.json``)."""
+
+    n_mels: int = 80
+    """Input log-mel bands (100 Hz frames)."""
+    mel_per_frame: int = 4
+    """Mel frames per output frame (100 Hz -> 25 fps)."""
+    channels: int = 128
+    """Width of the temporal conv stack."""
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2)
+    """One residual block per entry (kernel 3); receptive field = 1 + 2 * sum(dilations) frames."""
+    dropout: float = 0.1
+    n_mouth: int = 12
+    """Mouth PCA components."""
+    n_points: int = 0
+    """Landmarks in the mouth region (set when the PCA basis is fitted)."""
+
+    def __post_init__(self) -> None:
+        self.dilations = tuple(int(d) for d in self.dilations)
+        if self.n_mels <= 0 or self.channels <= 0 or self.n_mouth <= 0 or self.mel_per_frame <= 0:
+            raise ConfigError(None, "n_mels, channels, n_mouth and mel_per_frame must be > 0")
+        if not self.dilations or min(self.dilations) < 1:
+            raise ConfigError(None, f"dilations must be >= 1, got {self.dilations}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(None, f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def n_out(self) -> int:
+        return self.n_mouth + 1 + 3
+
+    @property
+    def context_frames(self) -> int:
+        """Output frames of context each side that the receptive field covers."""
+        return sum(self.dilations) + 1
+
+
+class _ChannelNorm(nn.Module):
+    """LayerNorm over channels at each time step of a (B, C, T) tensor."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.ln = nn.LayerNorm(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ln(x.transpose(1, 2)).transpose(1, 2)
+
+
+class _Block(nn.Module):
+    """Pre-norm residual block: LN -> dilated conv (k=3) -> GELU -> dropout -> 1x1 conv."""
+
+    def __init__(self, c: int, dilation: int, dropout: float):
+        super().__init__()
+        self.norm = _ChannelNorm(c)
+        self.conv = nn.Conv1d(c, c, 3, padding=dilation, dilation=dilation)
+        self.proj = nn.Conv1d(c, c, 1)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.proj(self.drop(torch.nn.functional.gelu(self.conv(self.norm(x)))))
+
+
+class AudioToMotion(nn.Module):
+    """``model(mel, speech_mask) -> (B, T, n_out)`` whitened motion parameters.
+
+    Args (forward):
+        mel: (B, 4T, n_mels) raw log-mel power (natural log), 100 Hz.
+        speech: (B, 4T) bool/float mask of speech frames for the input normalisation, or None
+            (all frames).
+    """
+
+    def __init__(self, config: AudioToMotionConfig | None = None):
+        super().__init__()
+        cfg = config or AudioToMotionConfig()
+        self.config = cfg
+        C = cfg.channels
+        self.inp = nn.Conv1d(cfg.n_mels, C, 3, padding=1)
+        self.down = nn.Conv1d(C, C, cfg.mel_per_frame, stride=cfg.mel_per_frame)
+        self.blocks = nn.ModuleList(_Block(C, d, cfg.dropout) for d in cfg.dilations)
+        self.norm = _ChannelNorm(C)
+        self.head = nn.Conv1d(C, cfg.n_out, 1)
+        P3 = max(cfg.n_points, 1) * 3
+        # Motion-space decoding (fitted on the training set; saved with the weights).
+        self.register_buffer("mouth_index", torch.zeros(max(cfg.n_points, 1), dtype=torch.int64))
+        self.register_buffer("mouth_basis", torch.zeros(cfg.n_mouth, P3))  # orthonormal rows
+        self.register_buffer("mouth_std", torch.ones(cfg.n_mouth))
+        self.register_buffer("open_weights", torch.zeros(P3))  # offsets -> mouth-opening change
+        self.register_buffer("brow_std", torch.ones(1))
+        self.register_buffer("head_std", torch.ones(3))
+        self.register_buffer("mouth_width", torch.ones(1))  # mean neutral mouth width (training)
+        # Anticipation: mouth opening (Motion.mouth units) ONSET_FRAMES .. 1 frames before an utterance
+        # onset that follows a pause (speakers part the lips / inhale before speaking), from training data.
+        self.register_buffer("onset_open", torch.zeros(ONSET_FRAMES))
+
+    @staticmethod
+    def normalize(mel: torch.Tensor, speech: torch.Tensor | None) -> torch.Tensor:
+        """Subtract each band's mean over speech frames (all frames where there are < 2)."""
+        if speech is None:
+            mean = mel.mean(dim=1, keepdim=True)
+        else:
+            w = speech.to(mel.dtype).unsqueeze(-1)  # (B, T4, 1)
+            n = w.sum(dim=1, keepdim=True)
+            mean_s = (mel * w).sum(dim=1, keepdim=True) / n.clamp(min=1.0)
+            mean = torch.where(n >= 2, mean_s, mel.mean(dim=1, keepdim=True))
+        return (mel - mean) / 4.0
+
+    def forward(self, mel: torch.Tensor, speech: torch.Tensor | None = None) -> torch.Tensor:
+        B, T4, F = mel.shape
+        if F != self.config.n_mels or T4 % self.config.mel_per_frame:
+            raise ValueError(f"mel must be (B, 4T, {self.config.n_mels}), got {tuple(mel.shape)}")
+        x = self.normalize(mel, speech).transpose(1, 2)  # (B, T4, F) -> (B, F, T4)
+        x = self.down(torch.nn.functional.gelu(self.inp(x)))  # (B, C, T)
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(self.norm(x)).transpose(1, 2)  # (B, C, T) -> (B, T, n_out)
+
+    def decode(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Whitened outputs (..., n_out) -> mouth offsets (..., P, 3), opening change (...),
+        brow raise (...), head (..., 3) in degrees."""
+        K = self.config.n_mouth
+        coef = y[..., :K] * self.mouth_std
+        flat = coef @ self.mouth_basis  # (..., P * 3)
+        return {
+            "mouth": flat.reshape(*flat.shape[:-1], -1, 3),
+            "opening": flat @ self.open_weights,
+            "brow": y[..., K] * self.brow_std[0],
+            "head": y[..., K + 1: K + 4] * self.head_std,
+        }
+
+
+def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    p = Path(os.fspath(path))
+    stem = p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
+    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+
+
+def save_pretrained(model: AudioToMotion, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
+    """Write ``<stem>.safetensors`` (all parameters and buffers, float32) and ``<stem>.json``."""
+    from safetensors.torch import save_file
+
+    st, js = _paths(path)
+    st.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(tensors, os.fspath(st), metadata={k: str(v) for k, v in (metadata or {}).items()})
+    os.chmod(st, 0o644)
+    cfg = model.config.to_dict()
+    cfg["dilations"] = list(cfg["dilations"])
+    js.write_text(json.dumps(cfg, indent=2) + "\n")
+    return st
+
+
+def from_pretrained(path: str | os.PathLike | None = None) -> AudioToMotion:
+    """Load a model saved by :func:`save_pretrained` (default: the bundled asset), in eval mode.
+
+    Every tensor must be present with the expected shape (no silent partial loads).
+    """
+    from safetensors.torch import load_file
+
+    if path is None:
+        from importlib import resources
+
+        path = Path(os.fspath(resources.files("talkinghead") / "assets" / "audio_to_motion"))
+    st, js = _paths(path)
+    for f in (st, js):
+        if not f.is_file():
+            raise InputError(f, "audio-to-motion model file not found")
+    try:
+        cfg = AudioToMotionConfig.from_dict(json.loads(js.read_text()), source=os.fspath(js))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise InputError(js, f"invalid model config ({e})") from None
+    model = AudioToMotion(cfg)
+    try:
+        state = load_file(os.fspath(st))
+    except Exception as e:  # noqa: BLE001 - safetensors raises several types for a bad file
+        raise InputError(st, f"unreadable safetensors file ({e})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    bad = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or bad:
+        raise InputError(st, f"weights do not match the config (missing {missing[:3]}, unexpected "
+                             f"{unexpected[:3]}, wrong shape {bad[:3]})")
+    model.load_state_dict(state, strict=True)
+    return model.eval()

@@ -1,0 +1,552 @@
+"""Train the audio-to-motion network on the project's real talking clips (fixed seeds).
+
+    python -m talkinghead.train.audio_to_motion --data ../shared/data/real --cache out/cache \
+        --out out/audio_model && cp out/audio_model/audio_to_motion.* src/talkinghead/assets/
+
+Recipe (see ``assets/AUDIO_MODEL.md`` for the numbers of the shipped model):
+
+1. Track every ``videos/talk_*`` clip with our own face analysis
+   (:func:`talkinghead.drivers.video.track_driver`) and cache its canonical landmarks, head pose and
+   16 kHz audio under ``--cache`` (:func:`prepare`).
+2. Targets at 25 fps (:func:`clip_targets`): mouth-region landmark offsets from the clip's own
+   closed-mouth neutral (median of the 10 % least-open frames), the mouth opening, a brow raise
+   and the head rotation minus its 2 s moving average; each clip's articulation amplitude is
+   normalised (:func:`amplitude_gain`).
+3. PCA of the mouth offsets on the training speakers only (:func:`fit_basis`); the held-out
+   speakers (:data:`VAL_CLIPS`) are never used for fitting, lags or model selection.
+4. A/V offsets of the training clips (several are not in sync) from 4-fold held-out predictions
+   (:func:`estimate_lags`); targets are re-aligned.
+5. The anticipatory opening before utterance onsets, from the training clips (:func:`onset_profile`).
+6. Training (:func:`train`): random 2.56 s windows, speed perturbation (0.9-1.1), VTLP, noise,
+   spectral tilt and band masks; AdamW + one-cycle schedule, EMA weights; the step count was chosen
+   by 4-fold cross-validation over the training speakers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# Held-out speakers (never seen in training): GRID speaker s2 (two clips) and VidTIMIT fadg0.
+VAL_CLIPS = ("talk_m_grid_03a", "talk_m_grid_03b", "talk_f_vidtimit")
+
+
+def clip_paths(data: Path) -> list[Path]:
+    """The talking clips with speech audio (``videos/talk_*``), sorted by name."""
+    return sorted(p for p in (data / "videos").glob("talk_*") if p.suffix in (".mp4", ".mpg", ".mov", ".mkv"))
+
+
+def track_clip(path: Path, cache: Path) -> Path:
+    """Track one clip (landmarks -> canonical frame) and cache it with its 16 kHz audio."""
+    from talkinghead.drivers.video import track_driver
+    from talkinghead.io.audio import read_audio
+
+    out = cache / "tracks" / f"{path.stem}.npz"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tr = track_driver(path)
+    canon = np.stack([m.canonical for m in tr.motions]).astype(np.float32)
+    euler = np.array([m.pose.euler_deg() for m in tr.motions], np.float32)
+    scale = np.array([m.pose.scale for m in tr.motions], np.float32)
+    audio, _ = read_audio(path, sr=16000)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, canonical=canon, euler=euler, scale=scale, found=tr.found,
+                        fps=np.float32(tr.fps), audio=audio.astype(np.float32))
+    os.replace(tmp, out)
+    return out
+
+
+def prepare(data: Path, cache: Path, log=print) -> list[Path]:
+    """Stage 1: track and cache every talking clip (skips clips already cached)."""
+    outs = []
+    for p in clip_paths(data):
+        t0 = time.time()
+        cached = (cache / "tracks" / f"{p.stem}.npz").exists()
+        outs.append(track_clip(p, cache))
+        if not cached:
+            log(f"tracked {p.name} in {time.time() - t0:.1f}s")
+    return outs
+
+
+# -- targets ----------------------------------------------------------------------------------
+
+MOUTH_WEIGHT_MIN = 0.2  # landmarks whose mouth-channel weight exceeds this form the mouth region
+NEUTRAL_PERCENTILE = 10  # frames with mouth opening below this percentile define the neutral
+HEAD_TREND_S = 2.0  # head rotation minus its moving average over this window = speech head motion
+SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)  # speed perturbation (audio and targets resampled together)
+
+
+def mouth_region() -> np.ndarray:
+    """Indices of the mouth-region landmarks (lips, jaw, chin, lower cheeks), sorted."""
+    from talkinghead.face.canonical import load_canonical
+    from talkinghead.motion.regions import channel_weights
+
+    w = channel_weights(load_canonical())["mouth"]
+    return np.flatnonzero(w > MOUTH_WEIGHT_MIN)
+
+
+def opening_weights(index: np.ndarray, width: float) -> np.ndarray:
+    """(P * 3,) linear map from mouth offsets to the change of Motion.mouth (inner-lip gap / width)."""
+    from talkinghead.motion.regions import INNER_LIP_PAIRS
+
+    pos = {int(j): i for i, j in enumerate(index)}
+    w = np.zeros((len(index), 3), np.float64)
+    pairs = INNER_LIP_PAIRS[3:6]  # the pairs motion.extract.summaries uses
+    for up, lo in pairs:
+        w[pos[lo], 1] += 1.0 / (len(pairs) * width)
+        w[pos[up], 1] -= 1.0 / (len(pairs) * width)
+    return w.reshape(-1)
+
+
+def _resample_time(x: np.ndarray, fps: float, n_out: int, step: float) -> np.ndarray:
+    """Linear interpolation of a per-frame array (T, ...) at times k * step (s), k < n_out."""
+    t_in = np.arange(x.shape[0]) / fps
+    t_out = np.clip(np.arange(n_out) * step, 0, t_in[-1])
+    i = np.clip(np.searchsorted(t_in, t_out, side="right") - 1, 0, x.shape[0] - 2)
+    w = ((t_out - t_in[i]) * fps).reshape(-1, *([1] * (x.ndim - 1)))
+    return (1 - w) * x[i] + w * x[i + 1]
+
+
+def _moving_average(x: np.ndarray, n: int) -> np.ndarray:
+    k = np.ones(n) / n
+    pad = np.pad(x, ((n // 2, n - 1 - n // 2), (0, 0)), mode="reflect")
+    return np.stack([np.convolve(pad[:, j], k, mode="valid") for j in range(x.shape[1])], 1)
+
+
+def clip_targets(npz: Path, index: np.ndarray) -> dict[str, np.ndarray]:
+    """25 fps targets of one cached clip: mouth offsets (T, P, 3) from the closed-mouth neutral,
+    opening (T,), brow raise (T,), head offsets (T, 3) deg, plus the audio."""
+    from talkinghead.face import topology as T
+    from talkinghead.motion.extract import summaries
+
+    d = np.load(npz)
+    fps = float(d["fps"])
+    C, E, audio = d["canonical"].astype(np.float64), d["euler"].astype(np.float64), d["audio"]
+    dur = min(C.shape[0] / fps, audio.shape[0] / 16000)
+    n = int(dur * 25)
+    C = _resample_time(C, fps, n, 1 / 25)
+    E = _resample_time(E, fps, n, 1 / 25)
+    opening = np.array([summaries(c)[2] for c in C])
+    closed = opening <= np.percentile(opening, NEUTRAL_PERCENTILE)
+    neutral = np.median(C[closed], axis=0)
+    width = float(np.linalg.norm(neutral[T.MOUTH_CORNERS[0], :2] - neutral[T.MOUTH_CORNERS[1], :2]))
+    brows = list(T.LEFT_BROW) + list(T.RIGHT_BROW)
+    brow_y = C[:, brows, 1].mean(1)
+    brow = -(brow_y - np.median(brow_y))
+    head = E - _moving_average(E, int(HEAD_TREND_S * 25) | 1)
+    return {"mouth": (C[:, index] - neutral[index]).astype(np.float32), "opening": opening.astype(np.float32),
+            "brow": brow.astype(np.float32), "head": head.astype(np.float32), "width": np.float32(width),
+            "audio": audio[: int(round(n / 25 * 16000))]}
+
+
+def speed_perturb(audio: np.ndarray, tg: dict[str, np.ndarray], speed: float) -> tuple[np.ndarray, dict]:
+    """Play ``speed`` x faster: resample the audio and the 25 fps targets consistently."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    if speed == 1.0:
+        return audio, tg
+    fr = Fraction(speed).limit_denominator(40)
+    a = resample_poly(audio, fr.denominator, fr.numerator).astype(np.float32)
+    n = int(tg["mouth"].shape[0] / speed)
+    out = {k: (_resample_time(v, 25.0, n, speed / 25.0).astype(np.float32) if np.ndim(v) else v)
+           for k, v in tg.items() if k != "audio"}
+    return a[: int(round(n / 25 * 16000))], out
+
+
+# -- dataset --------------------------------------------------------------------------------------
+
+class ClipData:
+    """One clip at one speed: raw log-mel (4T, 80), speech mask (4T,), whitened targets (T, D)."""
+
+    def __init__(self, name: str, speed: float, mel: np.ndarray, speech: np.ndarray, y: np.ndarray,
+                 opening: np.ndarray, mouth: np.ndarray):
+        self.name, self.speed, self.mel, self.speech, self.y = name, speed, mel, speech, y
+        self.opening, self.mouth = opening, mouth
+
+    @property
+    def T(self) -> int:
+        return self.y.shape[0]
+
+
+OPENING_STD_REF = 0.09  # per-clip articulation amplitude is normalised to this opening std
+
+
+def amplitude_gain(tg: dict) -> float:
+    """Gain that brings a clip's mouth-opening std to OPENING_STD_REF (clamped to 0.5..2): speakers'
+    articulation amplitude is a style the audio barely tells, so we learn the pattern, not the size."""
+    return float(np.clip(OPENING_STD_REF / max(float(np.std(tg["opening"])), 1e-6), 0.5, 2.0))
+
+
+def build_clip(name: str, audio: np.ndarray, tg: dict, basis: dict, speed: float, lag: int = 0,
+               gain: float = 1.0) -> ClipData:
+    """Features + whitened targets; ``lag`` > 0 means the video trails the audio by lag frames;
+    ``gain`` scales the mouth offsets (and the opening about its closed level)."""
+    from talkinghead.drivers.audio import frame_energy_db, log_mel, vad, vad_thresholds
+
+    if gain != 1.0:
+        o = tg["opening"]
+        o0 = np.percentile(o, NEUTRAL_PERCENTILE)
+        tg = {**tg, "mouth": tg["mouth"] * gain, "opening": (o0 + gain * (o - o0)).astype(np.float32)}
+    T = tg["mouth"].shape[0]
+    mel = log_mel(audio, 4 * T)
+    e = frame_energy_db(audio, 4 * T)
+    speech = vad(e, vad_thresholds(e))
+    D = tg["mouth"].reshape(T, -1) - basis["mean"]
+    z = (D @ basis["basis"].T) / basis["std"]
+    y = np.concatenate([z, (tg["brow"] / basis["brow_std"])[:, None], tg["head"] / basis["head_std"]], 1)
+    opening = tg["opening"]
+    mouth = tg["mouth"]
+    if lag:
+        a = max(lag, 0)
+        b = max(-lag, 0)
+        n = T - abs(lag)
+        y, opening, mouth = y[a:a + n], opening[a:a + n], mouth[a:a + n]  # video frame k + lag <-> audio k
+        mel, speech = mel[4 * b: 4 * (b + n)], speech[4 * b: 4 * (b + n)]
+    return ClipData(name, speed, mel, speech, y.astype(np.float32), opening, mouth)
+
+
+def fit_basis(targets: dict[str, dict], n_mouth: int) -> dict[str, np.ndarray]:
+    """PCA of the training speakers' mouth offsets (frames pooled) and std of brow / head."""
+    D = np.concatenate([t["mouth"].reshape(t["mouth"].shape[0], -1) for t in targets.values()])
+    # The closed-mouth neutral is the zero of our motion space: centre at 0, not the data mean.
+    mean = np.zeros(D.shape[1], np.float32)
+    U, S, Vt = np.linalg.svd(D - mean, full_matrices=False)
+    basis = Vt[:n_mouth].astype(np.float32)
+    z = (D - mean) @ basis.T
+    std = z.std(0).astype(np.float32) + 1e-6
+    explained = float((S[:n_mouth] ** 2).sum() / (S ** 2).sum())
+    brow = np.concatenate([t["brow"] for t in targets.values()])
+    head = np.concatenate([t["head"] for t in targets.values()])
+    width = float(np.mean([t["width"] for t in targets.values()]))
+    return {"mean": mean, "basis": basis, "std": std, "explained": explained,
+            "brow_std": np.float32(brow.std() + 1e-6), "head_std": (head.std(0) + 1e-6).astype(np.float32),
+            "width": width}
+
+
+def onset_profile(targets: dict[str, dict], names: list[str], frames: int = 12, min_pause: int = 10) -> np.ndarray:
+    """Median mouth opening (amplitude-normalised, above the closed level) in the ``frames`` video
+    frames before each utterance onset that follows >= ``min_pause`` frames of silence, over the
+    training clips: (frames,) ordered from ``frames`` before the onset to 1 before."""
+    from talkinghead.drivers.audio import _runs, frame_energy_db, vad, vad_thresholds
+
+    segs = []
+    for k in names:
+        t = targets[k]
+        o = t["opening"]
+        T = o.shape[0]
+        e = frame_energy_db(t["audio"], 4 * T)
+        s25 = vad(e, vad_thresholds(e)).reshape(T, 4).any(axis=1)
+        o0 = np.percentile(o, NEUTRAL_PERCENTILE)
+        g = amplitude_gain(t)
+        for s, _, val in _runs(s25):
+            if val and s >= max(frames, min_pause) and not s25[s - max(frames, min_pause): s].any():
+                segs.append(g * (o[s - frames: s] - o0))
+    if not segs:
+        return np.zeros(frames, np.float32)
+    prof = np.median(np.stack(segs), axis=0)
+    return np.clip(np.convolve(np.pad(prof, 1, mode="edge"), np.ones(3) / 3, mode="valid"), 0, None).astype(np.float32)
+
+
+# -- augmentation ---------------------------------------------------------------------------------
+
+def augment_mel(mel: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Speaker / channel / noise augmentation in the log-mel domain (4T, 80):
+    vocal-tract-length warp of the band axis (x0.88..1.12), additive noise at 5-40 dB SNR,
+    a random spectral tilt and SpecAugment-style band masks."""
+    T4, F = mel.shape
+    x = mel
+    alpha = rng.uniform(0.88, 1.12)  # VTLP (Jaitly & Hinton 2013)
+    pos = np.clip(np.arange(F) * alpha, 0, F - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, F - 1)
+    w = (pos - i0)[None]
+    x = (1 - w) * x[:, i0] + w * x[:, i1]
+    if rng.random() < 0.7:  # noise: power domain add
+        p = np.exp(x)
+        level = np.percentile(p.sum(1), 90)
+        snr = rng.uniform(5, 40)
+        shape = np.exp(np.linspace(0, rng.uniform(-3, 1), F))
+        noise = shape / shape.sum() * level * 10 ** (-snr / 10)
+        noise = noise[None] * rng.gamma(4.0, 0.25, size=(T4, F))
+        x = np.log(p + noise)
+    x = x + np.linspace(-1, 1, F)[None] * rng.uniform(-1.0, 1.0)  # tilt
+    for _ in range(rng.integers(0, 3)):
+        f0 = rng.integers(0, F - 8)
+        x[:, f0:f0 + rng.integers(2, 9)] = x.mean()
+    return x.astype(np.float32)
+
+
+# -- training -----------------------------------------------------------------------------------
+
+def _loss(model, pred, y, wts):
+    """Vertex-space mouth MSE + opening (+ optional 1 - Pearson r) + velocity + small brow / head terms."""
+    K = model.config.n_mouth
+    var = model.mouth_std ** 2
+    dz = pred[..., :K] - y[..., :K]
+    l_mouth = (dz ** 2 * var).sum(-1).mean() / var.sum()
+    ow = (model.mouth_basis * model.mouth_std[:, None]) @ model.open_weights  # (K,) z -> opening
+    o_var = ((y[..., :K] @ ow).var() + 1e-6).detach()
+    l_open = ((dz @ ow) ** 2).mean() / o_var
+    # 1 - Pearson r of the opening per window (the sync metric; scale-free)
+    po, to = pred[..., :K] @ ow, y[..., :K] @ ow
+    po, to = po - po.mean(1, keepdim=True), to - to.mean(1, keepdim=True)
+    r = (po * to).sum(1) / (po.norm(dim=1) * to.norm(dim=1) + 1e-6)
+    l_corr = (1 - r).mean()
+    vel = dz[:, 1:] - dz[:, :-1]
+    l_vel = (vel ** 2 * var).sum(-1).mean() / var.sum()
+    l_brow = ((pred[..., K] - y[..., K]) ** 2).mean()
+    l_head = ((pred[..., K + 1:] - y[..., K + 1:]) ** 2).mean()
+    total = (l_mouth + wts["open"] * l_open + wts["corr"] * l_corr + wts["vel"] * l_vel + wts["brow"] * l_brow
+             + wts["head"] * l_head)
+    parts = {"mouth": l_mouth, "open": l_open, "corr": l_corr, "vel": l_vel, "brow": l_brow, "head": l_head}
+    return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def predict_clip(model, clip: ClipData) -> np.ndarray:
+    """Whitened predictions (T, D) of a whole clip (eval mode)."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        y = model(torch.from_numpy(clip.mel)[None], torch.from_numpy(clip.speech)[None])[0].numpy()
+    return y
+
+
+def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[int, float, float]:
+    """(lag, r at lag, r at 0) maximising corr(a[k], b[k + lag])."""
+    from talkinghead.eval.speech import lagged_corr
+
+    rs = {L: lagged_corr(a, b, L) for L in range(-max_lag, max_lag + 1)}
+    L = max(rs, key=lambda k: -np.inf if np.isnan(rs[k]) else rs[k])
+    return L, rs[L], rs[0]
+
+
+def train(clips: list[ClipData], val: list[ClipData], model, steps: int, seed: int, batch: int = 16,
+          window: int = 64, lr: float = 2e-3, weights: dict | None = None, ema_decay: float = 0.995,
+          weight_decay: float = 0.02, eval_every: int = 250, log=print) -> dict:
+    """AdamW + one-cycle cosine schedule on random windows (clips sampled by length x weight)."""
+    import torch
+
+    wts = {"open": 0.5, "corr": 0.0, "vel": 0.5, "brow": 0.05, "head": 0.05, **(weights or {})}
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    p = np.array([max(c.T - window, 1) ** 0.75 for c in clips], np.float64)
+    p /= p.sum()
+    t0 = time.time()
+    hist = []
+    # Exponential moving average of the weights (Polyak averaging): the EMA model is what we keep.
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for step in range(steps):
+        model.train()
+        mels, spk, ys = [], [], []
+        for ci in rng.choice(len(clips), size=batch, p=p):
+            c = clips[ci]
+            W = min(window, c.T)
+            s = int(rng.integers(0, c.T - W + 1))
+            mel = augment_mel(c.mel[4 * s: 4 * (s + W)], rng)
+            sp = c.speech[4 * s: 4 * (s + W)]
+            y = c.y[s: s + W]
+            if W < window:  # pad short clips with their own edge (masked out below by repetition)
+                pad = window - W
+                mel = np.pad(mel, ((0, 4 * pad), (0, 0)), mode="edge")
+                sp = np.pad(sp, (0, 4 * pad))
+                y = np.pad(y, ((0, pad), (0, 0)), mode="edge")
+            mels.append(mel)
+            spk.append(sp)
+            ys.append(y)
+        pred = model(torch.from_numpy(np.stack(mels)), torch.from_numpy(np.stack(spk)))
+        loss, parts = _loss(model, pred, torch.from_numpy(np.stack(ys)), wts)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            d = min(ema_decay, (step + 1) / (step + 10))
+            for k, v in model.state_dict().items():
+                if v.dtype.is_floating_point:
+                    ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
+                else:
+                    ema[k].copy_(v)
+        if (step + 1) % eval_every == 0 or step == steps - 1:
+            live = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            model.load_state_dict(ema)
+            v = validate(model, val) if val else {}
+            model.load_state_dict(live)
+            hist.append({"step": step + 1, "loss": float(loss.detach()), **parts, **v})
+            log(f"step {step + 1:5d} loss {float(loss.detach()):.4f} "
+                + " ".join(f"{k} {x:.3f}" for k, x in parts.items())
+                + (f" | val r {v['r']:.3f} lmd {v['lmd']:.4f}" if v else "") + f" ({time.time() - t0:.0f}s)")
+    model.load_state_dict(ema)
+    return {"history": hist, "seconds": time.time() - t0}
+
+
+def validate(model, val: list[ClipData]) -> dict:
+    """Mean over held-out clips of the opening correlation (lag 0) and lip LMD (canonical units)."""
+    import torch
+
+    from talkinghead.eval.speech import lagged_corr
+
+    rs, lmds = [], []
+    for c in val:
+        y = predict_clip(model, c)
+        with torch.no_grad():
+            dec = model.decode(torch.from_numpy(y))
+        rs.append(lagged_corr(dec["opening"].numpy(), c.opening, 0))
+        lmds.append(float(np.linalg.norm(dec["mouth"].numpy()[..., :2] - c.mouth[..., :2], axis=-1).mean()))
+    return {"r": float(np.mean(rs)), "lmd": float(np.mean(lmds))}
+
+
+def _new_model(cfg, index: np.ndarray, basis: dict, seed: int):  # noqa: C901 - plain setup
+    import torch
+
+    from talkinghead.models.audio_to_motion import AudioToMotion
+
+    torch.manual_seed(seed)
+    m = AudioToMotion(cfg)
+    m.mouth_index.copy_(torch.from_numpy(index))
+    m.mouth_basis.copy_(torch.from_numpy(basis["basis"]))
+    m.mouth_std.copy_(torch.from_numpy(basis["std"]))
+    m.open_weights.copy_(torch.from_numpy(opening_weights(index, basis["width"]).astype(np.float32)))
+    m.brow_std.fill_(float(basis["brow_std"]))
+    m.head_std.copy_(torch.from_numpy(basis["head_std"]))
+    m.mouth_width.fill_(basis["width"])
+    if "onset_open" in basis:
+        m.onset_open.copy_(torch.from_numpy(basis["onset_open"]))
+    return m
+
+
+def _build(names: list[str], targets: dict, basis: dict, lags: dict[str, int]) -> list[ClipData]:
+    """Training clips at every speed, re-aligned by ``lags`` and amplitude-normalised."""
+    cl = []
+    for k in names:
+        g = amplitude_gain(targets[k])
+        for s in SPEEDS:
+            a, tg = speed_perturb(targets[k]["audio"], targets[k], s)
+            cl.append(build_clip(k, a, tg, basis, s, int(round(lags.get(k, 0) / s)), g))
+    return cl
+
+
+def estimate_lags(names: list[str], targets: dict, basis: dict, cfg, steps: int, seed: int, folds: int = 4,
+                  log=print) -> dict[str, dict]:
+    """Audio/video offset of each training clip, SyncNet-style but with our own model: train on
+    the other folds, predict this clip's mouth opening, take the best lag within +/-15 frames.
+    A lag is used only when it raises r by > 0.05 to > 0.25 (otherwise 0)."""
+    rng = np.random.default_rng(seed)
+    order = [names[i] for i in rng.permutation(len(names))]
+    out = {}
+    for f in range(folds):
+        held = order[f::folds]
+        m = _new_model(cfg, np.asarray(basis["index"]), basis, seed)
+        train(_build([k for k in names if k not in held], targets, basis, {}), [], m, steps, seed + 100 + f,
+              log=lambda *a: None)
+        import torch
+
+        for k in held:
+            c = build_clip(k, targets[k]["audio"], targets[k], basis, 1.0)
+            with torch.no_grad():
+                o = m.decode(torch.from_numpy(predict_clip(m, c)))["opening"].numpy()
+            L, rL, r0 = best_lag(o, c.opening, 15)
+            use = L if (rL - r0 > 0.05 and rL > 0.25) else 0
+            out[k] = {"lag": int(use), "best_lag": int(L), "r_best": float(rL), "r0": float(r0)}
+            log(f"  lag {k:22s} r0 {r0:+.2f} best {rL:+.2f} at {L:+d} -> {use:+d}")
+    return out
+
+
+def model_onset_frames() -> int:
+    from talkinghead.models.audio_to_motion import ONSET_FRAMES
+
+    return ONSET_FRAMES
+
+
+def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_mouth: int = 12,
+        channels: int = 64, dilations: tuple[int, ...] = (1, 2, 4, 1, 2), dropout: float = 0.2,
+        realign: bool = True, log=print) -> dict:
+    """The whole recipe (see the module docstring); returns a summary dict."""
+    import torch
+
+    from talkinghead.models.audio_to_motion import AudioToMotionConfig, save_pretrained
+
+    t_start = time.time()
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    files = prepare(data, cache, log=log)
+    index = mouth_region()
+    targets = {f.stem: clip_targets(f, index) for f in files}
+    train_names = [k for k in targets if k not in VAL_CLIPS]
+    val_names = [k for k in targets if k in VAL_CLIPS]
+    basis = fit_basis({k: targets[k] for k in train_names}, n_mouth)
+    basis["index"] = index
+    basis["onset_open"] = onset_profile(targets, train_names, frames=int(model_onset_frames()))
+    log(f"anticipatory opening before onsets (frames -{len(basis['onset_open'])}..-1): "
+        f"{np.round(basis['onset_open'], 3).tolist()}")
+    log(f"train clips {len(train_names)} ({sum(targets[k]['mouth'].shape[0] for k in train_names) / 25:.0f}s), "
+        f"val clips {len(val_names)} ({', '.join(val_names)}); PCA {n_mouth} comps explain {basis['explained']:.3f}")
+    cfg = AudioToMotionConfig(channels=channels, n_mouth=n_mouth, n_points=len(index), dilations=dilations,
+                              dropout=dropout)
+    lags: dict[str, int] = {}
+    lag_info: dict = {}
+    if realign:
+        lag_file = cache / f"lags_seed{seed}_steps{steps}.json"
+        if lag_file.exists():
+            lag_info = json.loads(lag_file.read_text())
+            log(f"A/V lags from {lag_file}")
+        else:
+            log("estimating A/V lags of the training clips (4-fold, held-out predictions)")
+            lag_info = estimate_lags(train_names, targets, basis, cfg, steps, seed, log=log)
+            lag_file.write_text(json.dumps(lag_info, indent=2))
+        lags = {k: v["lag"] for k, v in lag_info.items()}
+    val = [build_clip(k, targets[k]["audio"], targets[k], basis, 1.0) for k in val_names]
+    model = _new_model(cfg, index, basis, seed)
+    res = train(_build(train_names, targets, basis, lags), val, model, steps, seed, log=log)
+    summary = {"final": res["history"][-1] if res["history"] else {}, "train_seconds": res["seconds"],
+               "lags": lags, "lag_estimates": lag_info, "train_clips": train_names, "val_clips": val_names,
+               "train_audio_s": sum(targets[k]["mouth"].shape[0] for k in train_names) / 25,
+               "pca_explained": basis["explained"], "steps": steps, "seed": seed,
+               "wall_s": time.time() - t_start, "n_params": sum(p.numel() for p in model.parameters())}
+    meta = {"train_clips": ",".join(train_names), "val_clips": ",".join(val_names), "steps": str(steps),
+            "seed": str(seed), "lags": json.dumps(lags), "wall_s": f"{summary['wall_s']:.0f}"}
+    save_pretrained(model, out / "audio_to_motion", meta)
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    log(f"saved {out / 'audio_to_motion.safetensors'} ({summary['wall_s']:.0f}s total)")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Train the audio-to-motion network (fixed seeds).")
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/real"), help="shared real-media folder")
+    ap.add_argument("--cache", type=Path, default=Path("out/cache"), help="tracking/feature cache folder")
+    ap.add_argument("--out", type=Path, default=Path("out/audio_model"), help="where to write the weights")
+    ap.add_argument("--steps", type=int, default=1000, help="optimiser steps (per fold model, and final)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-mouth", type=int, default=12)
+    ap.add_argument("--channels", type=int, default=64)
+    ap.add_argument("--no-realign", action="store_true", help="skip the A/V offset re-alignment pass")
+    ap.add_argument("--prepare-only", action="store_true", help="only track and cache the clips")
+    a = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    if not (a.data / "videos").is_dir():
+        print(f"error: {a.data}/videos not found", file=sys.stderr)
+        return 2
+    if a.prepare_only:
+        prepare(a.data, a.cache)
+        return 0
+    run(a.data, a.cache, a.out, steps=a.steps, seed=a.seed, n_mouth=a.n_mouth, channels=a.channels,
+        realign=not a.no_realign)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""Speech- and text-driven animation: features, model, VAD, visemes, TTS, pipeline, CLI, bad input."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from talkinghead.drivers import audio as A  # noqa: E402
+from talkinghead.errors import ConfigError, InputError  # noqa: E402
+from talkinghead.io.audio import write_wav  # noqa: E402
+
+torch.set_num_threads(1)
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+
+@pytest.fixture(scope="module")
+def face_image() -> str:
+    import matplotlib.cbook as cbook
+
+    return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+
+
+def _tiny_model():
+    from talkinghead.models.audio_to_motion import AudioToMotion, AudioToMotionConfig
+
+    torch.manual_seed(0)
+    m = AudioToMotion(AudioToMotionConfig(channels=8, dilations=(1, 2), n_mouth=3, n_points=4))
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0, 0.1)
+        m.mouth_basis.normal_()
+    return m.eval()
+
+
+def _speech_with_pauses(tmp_path, lead=1.0, gap=1.5, tail=1.0):
+    """espeak-ng speech with silence before, between and after two phrases (16 kHz wav)."""
+    from scipy.signal import resample_poly
+
+    from talkinghead.drivers.tts import synthesize
+
+    parts = []
+    for text in ("Bob bought a map.", "Peter met my mom."):
+        s = synthesize(text, "en")
+        parts.append(resample_poly(s.samples, 160, 441).astype(np.float32))
+    z = lambda t: np.zeros(int(t * 16000), np.float32)  # noqa: E731
+    x = np.concatenate([z(lead), parts[0], z(gap), parts[1], z(tail)])
+    p = tmp_path / "pauses.wav"
+    write_wav(p, x, 16000)
+    return p, x
+
+
+# -- features -------------------------------------------------------------------------------------
+
+def test_log_mel_shape_and_framing():
+    x = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    mel = A.log_mel(x)
+    assert mel.shape == (100, A.N_MELS) and mel.dtype == np.float32  # 1 s -> 25 frames x 4
+    assert np.isfinite(mel).all()
+    assert A.log_mel(np.concatenate([x, x[:1]])).shape[0] == 104  # a partial video frame gets its 4 mel frames
+    e = A.frame_energy_db(x)
+    assert e.shape == (100,) and abs(float(np.median(e)) - 10 * np.log10(0.01)) < 1.5
+
+
+def test_streaming_energy_matches_whole_signal(tmp_path):
+    x = (np.random.default_rng(1).standard_normal(16000 * 3 + 77) * 0.2).astype(np.float32)
+    p = tmp_path / "n.wav"
+    write_wav(p, x, 16000)
+    plan = A.plan_audio(p)
+    assert plan.n_frames == int(np.ceil((16000 * 3 + 77) / 640))
+    ref = A.frame_energy_db(np.clip(x, -1, 1), 4 * plan.n_frames).reshape(-1, 4).mean(1)
+    assert np.allclose(plan.energy, ref, atol=0.05)  # 16-bit quantisation only
+
+
+# -- model ------------------------------------------------------------------------------------------
+
+def test_model_forward_shape_and_decode():
+    m = _tiny_model()
+    y = m(torch.randn(2, 64, 80), torch.ones(2, 64))
+    assert y.shape == (2, 16, m.config.n_out)
+    d = m.decode(y)
+    assert d["mouth"].shape == (2, 16, 4, 3) and d["head"].shape == (2, 16, 3) and d["opening"].shape == (2, 16)
+    with pytest.raises(ValueError):
+        m(torch.randn(1, 63, 80))  # not a multiple of 4 mel frames
+
+
+def test_save_load_roundtrip_bit_exact(tmp_path):
+    from talkinghead.models.audio_to_motion import from_pretrained, save_pretrained
+
+    m = _tiny_model()
+    save_pretrained(m, tmp_path / "am", {"note": "test"})
+    assert (tmp_path / "am.safetensors").is_file() and (tmp_path / "am.json").is_file()
+    m2 = from_pretrained(tmp_path / "am.safetensors")
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, m2.state_dict()[k]), k
+    x = torch.randn(1, 40, 80)
+    assert torch.equal(m(x), m2(x))
+    # strict config: an unknown key is an error, as is a shape mismatch
+    cfg = json.loads((tmp_path / "am.json").read_text())
+    (tmp_path / "bad.json").write_text(json.dumps({**cfg, "hidden": 3}))
+    shutil.copy(tmp_path / "am.safetensors", tmp_path / "bad.safetensors")
+    with pytest.raises(ConfigError):
+        from_pretrained(tmp_path / "bad")
+    (tmp_path / "bad.json").write_text(json.dumps({**cfg, "channels": 16}))
+    with pytest.raises(InputError):
+        from_pretrained(tmp_path / "bad")
+
+
+def test_bundled_model_loads():
+    from talkinghead.models.audio_to_motion import from_pretrained
+
+    m = from_pretrained()
+    assert not m.training and m.config.n_points == int(m.mouth_index.numel())
+    assert sum(p.numel() for p in m.parameters()) < 2_000_000
+
+
+# -- VAD, silence, blinks -----------------------------------------------------------------------------
+
+def test_gate_is_zero_in_silence_and_crisp():
+    sp = np.zeros(400, bool)
+    sp[100:200] = True
+    g = A.speech_gate(sp, attack=2, release=2)
+    assert g.shape == (100,)
+    assert g[25:50].min() == 1.0 and g[:22].max() == 0.0 and g[53:].max() == 0.0
+    assert 0 < g[23] < 1 and 0 < g[51] < 1  # short ramps, not a slow fade
+
+
+@needs_espeak
+def test_silence_gives_closed_still_mouth(tmp_path, face_image):
+    from talkinghead.models.audio_to_motion import from_pretrained
+    from talkinghead.pipelines.source import prepare_source
+    from talkinghead.pipelines.speak import SpeakPipeline
+    from talkinghead.motion.extract import motion_from_landmarks
+
+    path, _ = _speech_with_pauses(tmp_path)
+    plan = A.plan_audio(path)
+    pipe = SpeakPipeline()
+    src = prepare_source(face_image, pipe.render_config())
+    ref = motion_from_landmarks(src.points)
+    drv = A.SpeechMotionDriver(from_pretrained(), ref, A.SpeechStyle(blink_rate=0), chunk_frames=40)
+    mouth = np.array([m.mouth for m in drv.motions(path, plan)])
+    assert mouth.shape == (plan.n_frames,)
+    # silent stretches (>= 10 frames from speech): exactly the source's closed mouth, no quiver
+    near = np.convolve(plan.gate > 0, np.ones(21), mode="same") > 0
+    assert (~near).sum() > 20
+    assert np.ptp(mouth[~near]) == 0.0 and abs(mouth[~near][0] - ref.mouth) < 1e-6
+    assert mouth[plan.gate > 0.99].std() > 0.02  # and it does move in speech
+    # chunked (40-frame chunks) equals one chunk up to the per-chunk input normalisation
+    drv1 = A.SpeechMotionDriver(drv.model, ref, A.SpeechStyle(blink_rate=0), chunk_frames=10_000)
+    mouth1 = np.array([m.mouth for m in drv1.motions(path, plan)])
+    assert np.corrcoef(mouth, mouth1)[0, 1] > 0.95
+
+
+def test_blink_statistics():
+    from talkinghead.drivers.procedural import blink_schedule
+    from talkinghead.eval.speech import blink_stats
+
+    n = 25 * 120
+    pauses = np.arange(50, n, 200)
+    closure, blinks = blink_schedule(n, 25.0, 17.0, pauses=pauses, rng=np.random.default_rng(3))
+    st = blink_stats(1.0 - closure, 25.0)
+    assert 10 <= st["per_min"] <= 30 and 10 <= len(blinks) / 2 <= 30
+    assert all(0.1 <= d <= 0.4 for _, d in blinks)
+    assert 0.1 <= st["min_s"] and st["max_s"] <= 0.4
+    # more blinks shortly after pause starts than chance
+    after = sum(any(0 <= k - p <= 8 for p in pauses) for k, _ in blinks)
+    assert after / len(blinks) > 8 * len(pauses) / n * 2
+    assert blink_schedule(n, 25.0, 0.0)[0].max() == 0.0
+
+
+# -- TTS and visemes -------------------------------------------------------------------------------------
+
+@needs_espeak
+def test_tts_phoneme_events_and_bilabial_closures():
+    from talkinghead.drivers.tts import synthesize
+    from talkinghead.drivers.visemes import classify, viseme_tracks
+
+    s = synthesize("Bob bought a map", voice="en")
+    assert s.sr == 22050 and 0.5 < s.duration < 3.0
+    ph = [e.phoneme for e in s.phonemes]
+    assert {"b", "p", "m"} <= set(ph)
+    assert all(0 <= e.start <= e.end <= s.duration + 1e-6 for e in s.phonemes)
+    assert classify("b")["closure"] == 1.0 and classify("uː")["rounded"] == 1.0 and classify("ˈa")["open_min"] == 1.0
+    n = int(np.ceil(s.duration * 25))
+    v = viseme_tracks(s.phonemes, n)
+    for e in s.phonemes:
+        if e.phoneme in ("p", "b", "m"):
+            k = int(round((e.start + e.end) / 2 * 25))
+            assert v.closure[min(k, n - 1)] == 1.0  # lips sealed in the frame of every p/b/m
+    assert v.closure.min() == 0.0
+
+
+@needs_espeak
+def test_tts_voices_and_errors():
+    from talkinghead.drivers.tts import list_voices, synthesize
+
+    langs = {lang.split("-")[0] for _, lang in list_voices()}
+    assert {"en", "de", "fr"} <= langs
+    assert synthesize("Guten Tag", voice="de").duration > 0.3
+    with pytest.raises(InputError, match="empty text"):
+        synthesize("   ")
+    with pytest.raises(InputError, match="unknown espeak-ng voice"):
+        synthesize("hello", voice="xx-nonexistent")
+
+
+# -- pipeline + CLI ----------------------------------------------------------------------------------------
+
+def _cli(argv: list[str]) -> int:
+    """Run the real CLI; registers ``speak`` here if cli.py does not yet."""
+    from talkinghead.interfaces import cli
+    from talkinghead.interfaces.cli_speak import add_speak
+
+    build = cli.build_parser
+
+    def build_with_speak():
+        p = build()
+        sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        if "speak" not in sub.choices:
+            add_speak(sub)
+        return p
+
+    cli.build_parser = build_with_speak
+    try:
+        return cli.main(argv)
+    finally:
+        cli.build_parser = build
+
+
+@needs_espeak
+def test_speak_text_end_to_end(tmp_path, face_image, capsys):
+    from talkinghead.io.video import VideoReader, probe_video
+
+    out = tmp_path / "out.mp4"
+    text = "Hello, I am Grace."
+    assert _cli(["speak", "--source", face_image, "--text", text, "-o", str(out), "-q", "--seed", "1"]) == 0
+    info = probe_video(out)
+    assert info.fps == 25.0 and info.has_audio
+    import av
+
+    with av.open(str(out)) as c:  # the speech that was synthesised and muxed
+        a = c.streams.audio[0]
+        dur = float(a.duration * a.time_base)
+    assert 0.5 < dur < 3.0
+    # as long as the audio: ceil(duration * 25) frames (to one frame; AAC frames are 21 ms)
+    assert abs(info.n_frames / 25.0 - dur) <= 0.04 + 0.022
+    with VideoReader(out) as r:
+        frames = [f for f in r]
+    assert len(frames) == info.n_frames
+    # the mouth region changes over the clip (it talks), the background does not
+    f = np.stack(frames).astype(np.float32)
+    assert f.std(0).max() > 20
+
+
+def test_bad_inputs_one_line_errors(tmp_path, face_image, capsys):
+    out = tmp_path / "o.mp4"
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF" + np.random.default_rng(0).bytes(2000))
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("hello")
+    blank = tmp_path / "blank.png"
+    from talkinghead.io.image import write_image
+
+    write_image(blank, np.full((256, 256, 3), 128, np.uint8))
+    for argv in (["--audio", str(empty)], ["--audio", str(corrupt)], ["--audio", str(text_file)],
+                 ["--audio", str(tmp_path / "missing.wav")], ["--text", ""]):
+        assert _cli(["speak", "--source", face_image, *argv, "-o", str(out), "-q"]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "\n" not in err, err
+    x = np.zeros(16000, np.float32)
+    sil = tmp_path / "sil.wav"
+    write_wav(sil, x, 16000)
+    assert _cli(["speak", "--source", str(blank), "--audio", str(sil), "-o", str(out), "-q"]) == 2
+    assert "no face" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".*o.mp4*"))  # nothing half-written
+
+
+def test_silent_audio_gives_still_portrait(tmp_path, face_image):
+    from talkinghead.pipelines.speak import SpeakPipeline
+
+    sil = tmp_path / "sil.wav"
+    write_wav(sil, np.zeros(16000 * 2, np.float32), 16000)
+    res = SpeakPipeline()(face_image, audio=sil)
+    assert not res.has_speech and res.n_frames == 50 and len(res.frames) == 50
+    assert np.ptp(res.mouth) == 0.0
+
+
+# -- real data (skips without ../shared) --------------------------------------------------------------
+
+def test_held_out_speaker_sync_motion_level(shared_data):
+    """Motion-level check on a held-out GRID speaker (no rendering): the mouth follows the speech."""
+    from talkinghead.drivers.video import track_driver
+    from talkinghead.eval.speech import sync_scores
+    from talkinghead.models.audio_to_motion import from_pretrained
+    from talkinghead.motion.extract import neutral_index
+
+    clip = shared_data / "videos" / "talk_m_grid_03a.mpg"
+    tr = track_driver(clip)
+    real = np.array([m.mouth for m in tr.motions])
+    plan = A.plan_audio(clip)
+    src = tr.motions[neutral_index(tr.motions)]
+    drv = A.SpeechMotionDriver(from_pretrained(), src, A.SpeechStyle(blink_rate=0, still=True))
+    ours = np.array([m.mouth for m in drv.motions(clip, plan)])
+    s = sync_scores(ours, real, max_lag=5)
+    assert s["r"] > 0.6 and abs(s["best_lag"]) <= 1, s
+
+
+def test_transcript_alignment_on_a_recording(shared_data):
+    """Forced alignment (pocketsphinx) of a held-out GRID recording's known words."""
+    pytest.importorskip("pocketsphinx")
+    from talkinghead.drivers.visemes import align_transcript, viseme_tracks
+
+    clip = shared_data / "videos" / "talk_m_grid_03a.mpg"
+    ph = align_transcript(clip, "Place white in J three, please!")
+    names = [p.phoneme for p in ph]
+    assert names.count("p") == 2 and "w" in names and names[0] == "p"
+    assert 0.3 < ph[0].start < 0.6 and ph[-1].end < 3.0  # speech starts after the lead-in silence
+    v = viseme_tracks(ph, 75)
+    assert v.closure.max() == 1.0 and v.rounded.max() > 0.5
+    with pytest.raises(InputError):
+        align_transcript(clip, "   ")
