@@ -21,6 +21,7 @@ __all__ = ["atomic_output", "check_input_file", "check_output_path"]
 _OUTPUT_ERRNO_REASONS = {
     errno.ENOSPC: "no space left on device",
     errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large (file size limit reached)",
     errno.EROFS: "read-only file system",
     errno.EACCES: "permission denied",
     errno.EPERM: "permission denied",
@@ -66,16 +67,20 @@ def check_output_path(path: str | os.PathLike) -> Path:
     (``os.access`` is meaningless for root).
 
     Raises:
-        OutputError: "is a directory", "directory does not exist" or "parent is not a directory".
+        OutputError: "is a directory", "directory does not exist", "parent is not a directory"
+            or "file name too long".
     """
     p = Path(os.fspath(path))
-    if p.is_dir():
-        raise OutputError(p, "is a directory")
-    parent = p.parent
-    if not parent.exists():
-        raise OutputError(p, "directory does not exist")
-    if not parent.is_dir():
-        raise OutputError(p, "parent is not a directory")
+    try:
+        if p.is_dir():
+            raise OutputError(p, "is a directory")
+        parent = p.parent
+        if not parent.exists():
+            raise OutputError(p, "directory does not exist")
+        if not parent.is_dir():
+            raise OutputError(p, "parent is not a directory")
+    except OSError as e:  # e.g. ENAMETOOLONG, ELOOP from stat()
+        raise _output_error(p, e) from None
     return p
 
 
@@ -148,7 +153,7 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
         _remove_quietly(tmp)
         # ``errno`` is also set on PyAV's FFmpegError, which does not subclass OSError.
         err_no = getattr(e, "errno", None)
-        if err_no in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        if err_no in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
             raise OutputError(p, _OUTPUT_ERRNO_REASONS[err_no]) from e
         raise
     try:

@@ -191,4 +191,9 @@ def write_image(
     with atomic_output(p) as tmp:
         img.save(tmp, format=fmt[0], **fmt[1])
         if finalize is not None:
-            finalize(tmp)
+            try:
+                finalize(tmp)
+            except OutputError as e:  # name the user's path, not our hidden temp file
+                if e.path is not None and Path(e.path) == Path(tmp):
+                    raise OutputError(p, e.reason) from None
+                raise

@@ -517,7 +517,12 @@ class VideoWriter:
             self._container.close()
             self._container = None
             if self._finalize is not None:
-                self._finalize(self._tmp)
+                try:
+                    self._finalize(self._tmp)
+                except OutputError as e:  # name the user's path, not our hidden temp file
+                    if e.path is not None and Path(e.path) == Path(self._tmp):
+                        raise OutputError(self.path, e.reason) from None
+                    raise
         except BaseException as e:
             self._abort(type(e), e, e.__traceback__)
             raise

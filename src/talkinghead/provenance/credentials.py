@@ -241,6 +241,16 @@ def _version() -> str:
     return __version__
 
 
+def _unicode_name(name: str) -> str:
+    """``name`` as valid Unicode for the JSON manifest: bytes of a file name that are not UTF-8
+    (kept by Python as lone surrogates) become U+FFFD."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "replace")
+
+
 def _manifest(title: str, fmt: str, extra: dict | None) -> dict:
     version = _version()
     action = {
@@ -251,7 +261,7 @@ def _manifest(title: str, fmt: str, extra: dict | None) -> dict:
     }
     m = {
         "claim_generator_info": [{"name": TOOL_NAME, "version": version}],
-        "title": title,
+        "title": _unicode_name(title),
         "format": fmt,
         "assertions": [
             {"label": "c2pa.actions", "data": {"actions": [action]}},
@@ -269,7 +279,7 @@ def _add_ingredient(builder, path: Path) -> None:
 
     p = Path(path)
     fmt = mime_for(p) or _OTHER_MIME.get(p.suffix.lower(), "application/octet-stream")
-    info = {"title": p.name, "relationship": "inputTo", "format": fmt}
+    info = {"title": _unicode_name(p.name), "relationship": "inputTo", "format": fmt}
     try:
         with open(p, "rb") as f:
             builder.add_ingredient(info, fmt, f)

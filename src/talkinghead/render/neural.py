@@ -108,18 +108,27 @@ class NeuralRenderer:
         torch = self.torch
         tgt = np.asarray(target, np.float32)[:, :2]
         lm = to_tensor(landmark_image(_scale_points(tgt, self.size, self.n), self.n)).to(self.device)
+        if self.kind == "refiner":
+            return self.refine(self.warp.render(tgt, mouth, scene), tgt, lm)
         with torch.inference_mode():
-            if self.kind == "refiner":
-                warped = self.warp.render(tgt, mouth, scene)
-                w_small = to_tensor(_resize(warped, self.n)).to(self.device)
-                delta = self.net(w_small, self._src, lm, self._lm_src)["delta"][0]  # (3, n, n) in [-1, 1]
-                d = delta.permute(1, 2, 0).float().cpu().numpy()
-                if self.n != self.size:
-                    d = cv2.resize(d, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-                return np.clip(warped.astype(np.float32) + 255.0 * d + 0.5, 0, 255).astype(np.uint8)
             out = self.net(lm, self._e) if self._e is not None else self.net(lm)
         img = (out[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         return cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_CUBIC) if self.n != self.size else img
+
+
+    def refine(self, warped: np.ndarray, target: np.ndarray, lm=None) -> np.ndarray:
+        """The refiner's correction of a warp-rendered crop ``warped`` (S, S, 3) for ``target`` landmarks."""
+        from talkinghead.models.blocks import landmark_image, to_tensor
+
+        if lm is None:
+            lm = to_tensor(landmark_image(_scale_points(target, self.size, self.n), self.n)).to(self.device)
+        with self.torch.inference_mode():
+            w_small = to_tensor(_resize(warped, self.n)).to(self.device)
+            delta = self.net(w_small, self._src, lm, self._lm_src)["delta"][0]  # (3, n, n) in [-1, 1]
+        d = delta.permute(1, 2, 0).float().cpu().numpy()
+        if self.n != self.size:  # the correction is upsampled; the warp keeps its full-resolution detail
+            d = cv2.resize(d, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+        return np.clip(warped.astype(np.float32) + 255.0 * d + 0.5, 0, 255).astype(np.uint8)
 
 
 def load_person(directory: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> NeuralRenderer:
