@@ -174,31 +174,9 @@ def test_embed_is_fast_and_keeps_colour():
         out = wm.embed(img)
     dt = (time.perf_counter() - t) / 10
     assert dt < 0.015, f"embed took {dt * 1e3:.1f} ms per 512x512 frame"
-    out = wm.embed(img, index=0)
     d = (out.astype(np.float32) - img.astype(np.float32)).reshape(-1, 3)
     assert np.all(np.abs(d.mean(0)) < 0.3)  # no colour cast: zero-mean offsets
-    # frame 0 (a still): luma + blue-yellow; later video frames: luma only (codecs drop chroma detail)
-    assert 0.5 < d[:, 0].std() < 3.0 and d[:, 2].std() > d[:, 0].std()
-    v = (wm.embed(img, index=3).astype(np.float32) - img.astype(np.float32)).reshape(-1, 3)
-    assert 2.0 < v[:, 1].std() < 4.0 and np.mean(np.abs(v[:, 0] - v[:, 2]) <= 1) > 0.98  # (but clipping)
-
-
-@pytest.mark.parametrize("flat", [False, True], ids=["textured", "flat-ish"])
-def test_every_frame_gets_the_same_psnr(flat):
-    img = natural(3, 320, 384, flat=flat)
-    wm = Watermarker(PAYLOAD)
-    psnr = [cv2.PSNR(img, wm.embed(img)) for _ in range(20)]
-    assert 38.0 < min(psnr) and max(psnr) < 39.5, psnr
-
-
-def test_sign_flips_on_schedule():
-    img = np.full((128, 128, 3), 128, np.uint8)
-    wm = Watermarker(PAYLOAD)
-    K = wm.scheme.flip
-    d = {i: wm.embed(img, index=i).astype(np.float32)[..., 1] - 128 for i in (1, K - 1, K, 2 * K - 1, 2 * K)}
-    assert np.allclose(d[1], d[K - 1]) and np.allclose(d[1], d[2 * K])
-    assert np.corrcoef(d[1].ravel(), d[K].ravel())[0, 1] < -0.99 and np.allclose(d[K], d[2 * K - 1])
-    assert wm.frame_index == 2 * K + 1
+    assert 0.5 < d[:, 0].std() < 3.0 and d[:, 2].std() > d[:, 0].std()  # luma + a little blue-yellow
 
 
 def test_small_images_raise():
@@ -219,52 +197,7 @@ def test_video_survives_crf28(tmp_path):
     r = detect_watermark(frames)
     assert r.found, r
     assert r.payload == PAYLOAD.as_dict()
-
-
-def _talking_clip(n: int, size: int, seed: int = 21) -> list[np.ndarray]:
-    """A mostly static frame (background) with a moving, changing patch (the 'face')."""
-    base = natural(seed, size, size)
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        f = base.copy()
-        y, x = size // 3 + int(6 * np.sin(i / 5)), size // 3 + int(4 * np.cos(i / 7))
-        f[y : y + size // 3, x : x + size // 4] = np.clip(
-            natural(seed + 1, size // 3, size // 4).astype(int) + rng.integers(-6, 7), 0, 255).astype(np.uint8)
-        out.append(f)
-    return out
-
-
-@pytest.mark.parametrize("attack", ["crf28", "half+crf28", "crop10+crf28"])
-def test_small_video_survives_reencoding(tmp_path, attack):
-    """A 2 s, 256 px clip (the size of small outputs), re-encoded whole at CRF 28."""
-    wm = Watermarker(PAYLOAD)
-    marked = [wm.embed(f) for f in _talking_clip(50, 256)]
-    src = tmp_path / "marked.mp4"
-    with VideoWriter(src, fps=25, size=(256, 256), crf=18) as w:
-        for f in marked:
-            w.write(f)
-    if attack == "crop10+crf28":
-        frames, _ = read_video_frames(src)
-        with VideoWriter(tmp_path / "crop.mp4", fps=25, size=(230, 230), crf=18) as w:
-            for f in frames:
-                w.write(np.ascontiguousarray(f[9:239, 17:247]))
-        src = tmp_path / "crop.mp4"
-    dst = tmp_path / "attacked.mp4"
-    reencode(src, dst, 28, scale=0.5 if attack.startswith("half") else 1.0)
-    frames, _ = read_video_frames(dst)
-    r = detect_watermark(frames)
-    assert r.found, r
-
-
-def test_subsampled_and_trimmed_clips(tmp_path):
-    wm = Watermarker(PAYLOAD)
-    frames = [wm.embed(f) for f in _talking_clip(60, 256, seed=5)]
-    r = detect_watermark(frames[::3], indices=list(range(0, 60, 3)))  # every 3rd frame, as verify reads
-    assert r.found and r.payload == PAYLOAD.as_dict(), r
-    r = detect_watermark(frames[7:])  # the first 7 frames cut: another phase of the flips
-    assert r.found and r.payload == PAYLOAD.as_dict(), r
-    assert detect_watermark(frames[20]).found  # one frame of the clip (a screenshot), sign -1
+    # (0.5x + CRF 28 on small clips is the scheme's weak spot: measured in benchmarks/bench_watermark.py)
 
 
 def test_unmarked_images_not_detected():

@@ -77,8 +77,7 @@ class VerifyReport:
         return f"{self.path}: {self.kind}: {wm}; {cs}"
 
 
-def _read_frames(p: Path, max_frames: int) -> tuple[str, list[np.ndarray], list[int]]:
-    """(kind, frames, their indices in the clip): up to ``max_frames`` evenly spread frames."""
+def _read_frames(p: Path, max_frames: int) -> tuple[str, list[np.ndarray]]:
     from talkinghead.io.image import is_image_path, read_image
     from talkinghead.io.video import VideoReader
 
@@ -88,21 +87,18 @@ def _read_frames(p: Path, max_frames: int) -> tuple[str, list[np.ndarray], list[
         with Image.open(p) as im:
             n = getattr(im, "n_frames", 1)
         if n <= 1:
-            return "image", [read_image(p)], [0]
-        frames = _gif_frames(p, max_frames)  # animated GIF / multi-page
-        return "video", frames, list(range(len(frames)))
+            return "image", [read_image(p)]
+        return "video", _gif_frames(p, max_frames)  # animated GIF / multi-page
     frames: list[np.ndarray] = []
-    indices: list[int] = []
     with VideoReader(p) as reader:
         total = reader.info.n_frames or max_frames
         step = max(1, int(total) // max_frames)
         for i, rgb in enumerate(reader):
             if i % step == 0:
                 frames.append(rgb)
-                indices.append(i)
                 if len(frames) >= max_frames:
                     break
-    return "video", frames, indices
+    return "video", frames
 
 
 def _gif_frames(p: Path, max_frames: int) -> list[np.ndarray]:
@@ -130,7 +126,7 @@ def verify_file(path: str | os.PathLike, trust: list[str | os.PathLike] | None =
     rep = VerifyReport(str(p))
     try:
         check_input_file(p)
-        rep.kind, frames, indices = _read_frames(p, max_frames)
+        rep.kind, frames = _read_frames(p, max_frames)
     except TalkingHeadError as e:
         rep.error = e.reason
         return rep
@@ -142,7 +138,7 @@ def verify_file(path: str | os.PathLike, trust: list[str | os.PathLike] | None =
         return rep
     rep.frames_analysed = len(frames)
     try:
-        rep.watermark = detect_watermark(frames, indices=indices)
+        rep.watermark = detect_watermark(frames)
     except ValueError as e:  # e.g. frames of differing sizes
         rep.error = f"cannot analyse ({e})"
         return rep

@@ -1,45 +1,33 @@
 """Invisible watermark: a keyed spread-spectrum pattern tiled over the luma of every frame.
 
-Scheme ("tiled band-pass spread spectrum with temporal sign flips", chosen after measuring the
-candidates in ``benchmarks/bench_watermark.py``):
+Scheme ("tiled band-pass spread spectrum", chosen after measuring the candidates in
+``benchmarks/bench_watermark.py``):
 
-* A ``TILE`` x ``TILE`` pattern is the sum of 1 + 216 orthonormal pseudo-random patterns, all
-  band-limited to low spatial frequencies (``BAND`` = 4-14 cycles per tile, about 0.03-0.11
-  cycles/px: what survives H.264 at CRF 28 even after a 0.5x resize): one *sync* pattern, and one
-  pattern per coded symbol multiplied by +-1. The patterns come from a fixed seed (the key); the
-  symbols carry a :class:`WatermarkPayload` (tool id, version, a random per-output id, CRC-12),
-  convolutionally encoded.
-* Embedding adds the pattern, repeated on a grid anchored at the top-left pixel, to the luma of
-  the frame (R, G and B alike: chroma does not survive video codecs), scaled by a cheap texture
-  mask (stronger in textured areas, weaker but never off in flat ones) and normalised so that
-  every frame gets the same RMS change (``strength`` levels over R, G, B: PSNR about 38.6 dB).
-  Frame 0 (what a still is) also carries the pattern in the blue-yellow chroma (``still_chroma``
-  times the luma amplitude, within the same RMS): images have little detail there, so a still
-  survives JPEG, resizing and cropping with a wide margin.
-* Video: the pattern's sign flips every ``flip`` frames (frame 0 is +). A talking-head clip is
-  mostly static (background, body), and static content is the main noise for a static mark;
-  the detector *demodulates* (mean of + frames minus mean of - frames), which cancels everything
-  that does not change with the sign, and each flip makes the codec encode the mark afresh.
-  Per frame, embedding is a few array operations on cached data.
-* Detection works on luma residuals (image minus a blur, divided by the local RMS). For a clip it
-  builds the plain average and the demodulated average (for a few phases of the flip schedule,
-  in case frames were cut from the start): the frames just before each flip minus those just
-  after it, pixels weighted by how steady they are there. A crop shifts the grid, which after
-  *folding* the image modulo the tile becomes a circular shift, found by FFT correlation with the
-  sync pattern. A resize changes the grid's period; the period is found from the comb of spectral
-  peaks that any periodic pattern leaves in the power spectrum (a translation-invariant
-  template), then refined; the unchanged grid and the 0.5x grid anchored at the top-left pixel
-  are always tried too.
-* A file is "marked" when the decoded payload passes its CRC *and* names a known tool, with the
-  sync correlation clearly above the noise at that alignment (``z_pay`` after a search over all
-  shifts, ``z_canon`` at a grid anchored at the top-left pixel), or, with the payload unreadable,
-  when the sync correlation alone is far beyond chance: ``z_canon_alone`` at an anchored grid
-  (at most 16 hypotheses), ``z_alone`` for the best peak of the full search (millions).
+* A ``TILE`` x ``TILE`` pattern is the sum of 1 + 64 orthonormal pseudo-random patterns, all
+  band-limited to low-mid spatial frequencies (``BAND`` cycles per tile, i.e. about 0.03-0.16
+  cycles/px): one *sync* pattern, and one pattern per payload bit multiplied by +-1.
+  The patterns come from a fixed seed (the key); the bits carry a :class:`WatermarkPayload`
+  (tool id, version, a random per-output id) protected by a CRC-12.
+* Embedding adds the pattern, repeated on a grid anchored at the top-left pixel, to the luma and,
+  at 0.6 of that amplitude, to the blue-yellow chroma (Cb: the eye is least sensitive to it and
+  images carry little detail there, so it adds much robustness for little visibility), scaled by
+  a cheap texture mask (stronger in textured areas, weaker but never off in flat ones). Per frame
+  this is a few array operations on cached data.
+* Detection works on luma + Cb residuals (image minus a blur, divided by the local RMS). A crop shifts the grid, which after
+  *folding* the image modulo the tile becomes a circular shift, found by FFT correlation with
+  the sync pattern. A resize changes the grid's period; the period is found from the comb of
+  spectral peaks that any periodic pattern leaves in the power spectrum (a translation-invariant
+  template), then refined. Video frames are averaged (residuals) before the search, so clips
+  are detected even when each re-encoded frame alone would be too weak.
+* A file is "marked" when the sync correlation peak is far above the noise floor *and* the
+  decoded payload passes its CRC (or, without a valid CRC, when the peak alone is beyond any
+  value seen on unmarked images).
 """
 from __future__ import annotations
 
 import math
 import secrets
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -66,11 +54,10 @@ TOOL_IDS = {"talkinghead": 1}
 _TOOL_NAMES = {v: k for k, v in TOOL_IDS.items()}
 
 _N_BITS = 64  # tool 4 + version 16 + id 32 + CRC 12
-_K = 9  # constraint length of the convolutional code (rate 1/3, generators 557 663 711 octal)
-_GENS = (0o557, 0o663, 0o711)
-_N_CODED = (_N_BITS + _K - 1) * len(_GENS)  # 216 coded bits, one pattern each
+_K = 7  # constraint length of the convolutional code (rate 1/3, generators 171 133 165 octal)
+_GENS = (0o171, 0o133, 0o165)
+_N_CODED = (_N_BITS + _K - 1) * len(_GENS)  # 210 coded bits, one pattern each
 _CRC_BITS = 12
-_CHECK_BITS = _CRC_BITS + 4  # CRC + the tool id, which must be a known one
 _N_DUMMY = 16  # unembedded patterns whose projections measure the noise
 _CRC_POLY = 0x80F  # CRC-12 (x^12 + x^11 + x^3 + x^2 + x + 1)
 _KEY = 0x7A1C_4E55  # seed of the patterns: changing it changes the watermark (old files undetectable)
@@ -134,7 +121,7 @@ class WatermarkPayload:
         return np.array([(v >> (_N_BITS - 1 - i)) & 1 for i in range(_N_BITS)], np.uint8)
 
     def to_bits(self) -> np.ndarray:
-        """The 216 transmitted symbols as +-1 (float32): payload bits, convolutionally encoded
+        """The 210 transmitted symbols as +-1 (float32): payload bits, convolutionally encoded
         (rate 1/3, K=7) and whitened by a fixed pseudo-random mask."""
         coded = _conv_encode(self.bits()) ^ _scramble()
         return (1.0 - 2.0 * coded).astype(np.float32)
@@ -231,39 +218,24 @@ class WatermarkScheme:
     """Parameters of the tiled spread-spectrum watermark (the defaults are the shipped scheme).
 
     ``tile``: period of the pattern (px); ``band``: radial frequency band in cycles per tile;
-    ``strength``: RMS of the offsets per frame in levels (R, G, B together, after the mask);
-    ``sync_share``: fraction of the pattern power given to the sync pattern (``sync_bins``: of
-    the band's frequency bins); ``mask``: texture masking (min, max, gain); ``chroma`` /
-    ``still_chroma``: blue-yellow amplitude relative to the luma one in video frames / in frame 0
-    (0: luma only); ``flip``: frames per sign segment in video (0: never flip).
+    ``strength``: RMS of the luma offset in levels (before the mask); ``sync_share``: fraction
+    of the pattern power given to the sync pattern; ``mask``: texture masking (min, max, gain).
     """
 
     tile: int = 128
-    band: tuple[float, float] = (4.0, 14.0)
-    strength: float = 3.0
-    sync_share: float = 0.4
-    sync_bins: float = 0.4
-    chroma: float = 0.0
-    still_chroma: float = 1.2  # blue-yellow amplitude in frame 0 (a still): strong for stills, lost in video
+    band: tuple[float, float] = (4.0, 20.0)
+    strength: float = 1.8
+    sync_share: float = 0.2
+    sync_bins: float = 0.25
+    chroma: float = 0.6  # blue-yellow (Cb) amplitude relative to the luma one (0: luma only)
     mask: tuple[float, float, float] | None = (0.6, 1.4, 0.1)
-    flip: int = 15
     key: int = _KEY
     # detection thresholds on the sync peak (z-score of the correlation surface)
-    z_pay: float = 5.0  # valid payload at the best peak of a full search
-    z_canon: float = 3.0  # valid payload at an unshifted grid (unchanged or 0.5x)
-    z_canon_alone: float = 5.0  # no valid payload, at an unshifted grid (16 hypotheses at most)
-    z_alone: float = 8.0  # no valid payload, best peak of a full search
+    z_with_crc: float = 6.5
+    z_alone: float = 12.0
     max_frames: int = 48
-    detect_max_side: int = 1280  # larger frames are downscaled before detection
-    steady_floor: float = 0.01  # pixel weight 1 / (variance next to the flips + this)
     scale_range: tuple[float, float] = (0.3, 2.0)
     _cache: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
-
-    def sign(self, index: int) -> float:
-        """Sign of the pattern in frame ``index`` (+1 for frame 0)."""
-        if self.flip <= 0:
-            return 1.0
-        return 1.0 if (int(index) // self.flip) % 2 == 0 else -1.0
 
     # patterns --------------------------------------------------------------------------------
     def band_mask(self) -> np.ndarray:
@@ -273,6 +245,7 @@ class WatermarkScheme:
             r = np.hypot(f[:, None], f[None, :])
             self._cache[key] = (r >= self.band[0]) & (r <= self.band[1])
         return self._cache[key]
+
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
         """Disjoint halves of the band: sync bins and message bins (Hermitian-symmetric), so the
         sync correlation has no self-noise from the message at any shift."""
@@ -291,7 +264,7 @@ class WatermarkScheme:
         """The patterns, held as spectra. Message patterns are orthonormal vectors over the real
         degrees of freedom (re/im of one bin per conjugate pair) of the message bins, so they are
         exactly orthogonal as images too; the sync pattern has random coefficients on its own
-        bins. ``C`` rows: 216 coded symbols then 16 unused patterns (noise reference)."""
+        bins. ``C`` rows: 210 coded symbols then 16 unused patterns (noise reference)."""
         if "codebook" not in self._cache:
             T = self.tile
             sync_bins, msg_bins = self._split()
@@ -313,7 +286,7 @@ class WatermarkScheme:
         return self._cache["codebook"]
 
     def tile_pattern(self, bits: np.ndarray) -> np.ndarray:
-        """The (tile, tile) pattern for the coded symbols ``bits`` (+-1), unit RMS."""
+        """The (tile, tile) luma offset for the coded symbols ``bits`` (+-1), RMS = ``strength``."""
         T = self.tile
         cb = self._codebook()
         rho = self.sync_share
@@ -325,11 +298,11 @@ class WatermarkScheme:
         X *= T * T / math.sqrt(2.0 * _N_CODED)  # unit RMS in space
         X = math.sqrt(rho) * cb["S"].reshape(-1) + math.sqrt(1 - rho) * X
         w = np.real(np.fft.ifft2(X.reshape(T, T)))
-        return w.astype(np.float32)
+        return (self.strength * w).astype(np.float32)
 
     def project(self, F: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
         """Projections of the tile with spectrum ``F``, circularly shifted back by ``shift``, on
-        every message pattern (216 + 16), up to a common scale."""
+        every message pattern (210 + 16), up to a common scale."""
         T = self.tile
         cb = self._codebook()
         f = np.fft.fftfreq(T)
@@ -367,12 +340,11 @@ def _check_frame(rgb: np.ndarray) -> np.ndarray:
 
 
 class Watermarker:
-    """Embeds one payload into the frames of one output: ``Watermarker(new_payload()).embed(rgb)``.
+    """Embeds one payload into frames: ``Watermarker(new_payload()).embed(rgb) -> rgb``.
 
-    Call :meth:`embed` on the frames in order (the pattern's sign follows the frame count; a
-    still is frame 0). ``embed`` is cheap (a cached tiled pattern, a low-resolution texture mask
-    and one saturating addition) and keeps the frame's shape and dtype. Frames smaller than 64 px
-    per side raise ``ValueError``: outputs are never returned unmarked.
+    ``embed`` is cheap (a cached tiled pattern, a low-resolution texture mask and two saturating
+    additions) and keeps the frame's shape and dtype. Frames smaller than 64 px per side raise
+    ``ValueError``: outputs are never returned unmarked.
     """
 
     def __init__(self, payload: WatermarkPayload, scheme: WatermarkScheme = DEFAULT_SCHEME):
@@ -380,7 +352,6 @@ class Watermarker:
         self.scheme = scheme
         self._tile = scheme.tile_pattern(payload.to_bits())
         self._tiled: dict[tuple[int, int], np.ndarray] = {}
-        self.frame_index = 0  # index of the next frame
 
     def _pattern(self, h: int, w: int) -> np.ndarray:
         key = (h, w)
@@ -394,10 +365,9 @@ class Watermarker:
             self._tiled[key] = pat
         return pat
 
-    def _mask(self, a: np.ndarray) -> tuple[np.ndarray | None, float]:
-        """Texture mask at full size and its RMS (the embedding divides by it: constant power)."""
+    def _mask(self, a: np.ndarray) -> np.ndarray | None:
         if self.scheme.mask is None:
-            return None, 1.0
+            return None
         lo, hi, gain = self.scheme.mask
         h, w = a.shape[:2]
         gray = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
@@ -406,30 +376,24 @@ class Watermarker:
         # texture = mean absolute deviation of 8x8-block means from their 3x3 neighbourhood
         act = cv2.blur(np.abs(small - cv2.blur(small, (3, 3))), (3, 3))
         m = np.clip(lo + gain * act, lo, hi)
-        rms = float(np.sqrt(np.mean(m * m)))
-        return cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR), rms
+        return cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
 
-    def embed(self, rgb: np.ndarray, index: int | None = None) -> np.ndarray:
-        """Return a watermarked copy of the uint8 RGB frame ``rgb`` (H, W >= 64).
-
-        ``index``: the frame's index in its clip (default: one more than the previous call's).
-        """
+    def embed(self, rgb: np.ndarray) -> np.ndarray:
+        """Return a watermarked copy of the uint8 RGB frame ``rgb`` (H, W >= 64)."""
         a = _check_frame(rgb)
-        if index is None:
-            index = self.frame_index
-        self.frame_index = int(index) + 1
         h, w = a.shape[:2]
         d = self._pattern(h, w)
-        m, rms = self._mask(a)
-        c = self.scheme.still_chroma if index == 0 else self.scheme.chroma
-        # RMS over R, G, B of the offsets (1, 1 - 0.344c, 1 + 1.772c) * d: constant per frame
-        k = math.sqrt((1.0 + (1 - 0.344136 * c) ** 2 + (1 + 1.772 * c) ** 2) / 3.0) if c > 0 else 1.0
-        gain = self.scheme.sign(index) * self.scheme.strength / (rms * k)
-        d = cv2.multiply(d, m, scale=gain) if m is not None else d * np.float32(gain)
+        m = self._mask(a)
+        if m is not None:
+            d = cv2.multiply(d, m)
+        c = self.scheme.chroma
         if c <= 0:  # luma only: the same offset on R, G and B
-            delta = cv2.merge((d, d, d))
-        else:  # plus a blue-yellow (Cb) offset c*d: dR = d, dG = d(1 - 0.344c), dB = d(1 + 1.772c)
-            delta = cv2.merge((d, d * np.float32(1 - 0.344136 * c), d * np.float32(1 + 1.772 * c)))
+            pos = cv2.convertScaleAbs(cv2.max(d, 0.0))
+            neg = cv2.convertScaleAbs(cv2.min(d, 0.0))
+            out = cv2.add(a, cv2.merge((pos, pos, pos)))
+            return cv2.subtract(out, cv2.merge((neg, neg, neg)))
+        # luma offset d plus a blue-yellow (Cb) offset c*d: dR = d, dG = d(1 - 0.344c), dB = d(1 + 1.772c)
+        delta = cv2.merge((d, d * np.float32(1 - 0.344136 * c), d * np.float32(1 + 1.772 * c)))
         return cv2.add(a, delta, dtype=cv2.CV_8U)
 
 
@@ -440,9 +404,8 @@ class Watermarker:
 class WatermarkResult:
     """``found``: marked; ``confidence``: 0..1 (1 - an estimate of the chance that an unmarked
     input scores as high); ``payload``: the decoded payload dict, or None when unreadable.
-    ``score`` (z of the sync peak), ``scale`` (size relative to the marked original),
-    ``bits_margin`` (mean |soft symbol| / noise) and ``anchored_score`` (best z of the grids
-    anchored at the top-left pixel, unchanged or 0.5x) are diagnostics."""
+    ``score`` (z of the sync peak), ``scale`` (size relative to the marked original) and
+    ``bits_margin`` (smallest |soft bit| / noise) are diagnostics."""
 
     found: bool
     confidence: float
@@ -450,7 +413,6 @@ class WatermarkResult:
     score: float = 0.0
     scale: float | None = None
     bits_margin: float = 0.0
-    anchored_score: float = 0.0
 
     def as_dict(self) -> dict:
         return {
@@ -485,112 +447,23 @@ def _residual(y: np.ndarray, sigma: float = 6.0) -> np.ndarray:
     return np.clip(r, -3.0, 3.0)
 
 
-def _frame_residual(f: np.ndarray, scheme: WatermarkScheme, shrink: float, chroma: bool) -> np.ndarray:
-    a = np.asarray(f)
-    if shrink < 1.0:
-        h, w = a.shape[:2]
-        a = cv2.resize(a, (max(1, round(w * shrink)), max(1, round(h * shrink))), interpolation=cv2.INTER_AREA)
-    r = _residual(_luma(a))
-    if chroma and a.ndim == 3:
-        r += _residual(_cb(a))
-    return r
-
-
-class _EdgeDemod:
-    """Demodulation at the sign flips of one phase of the schedule, frame by frame.
-
-    The information is concentrated at the flips: there the codec encodes the change of the
-    mark (later frames of a segment are mostly copies), and the content has had no time to move.
-    For each flip, the mean residual of the ``W`` frames before it minus that of the ``W``
-    frames after it (times the sign before) estimates twice the mark; the estimates are averaged
-    and each pixel weighted by how steady it is inside the windows (moving content leaks).
-    """
-
-    def __init__(self, scheme: WatermarkScheme, phase: int):
-        self.scheme, self.phase = scheme, phase
-        self.K = scheme.flip
-        self.W = max(1, self.K // 5)
-        self.D: np.ndarray | None = None
-        self.V: np.ndarray | None = None
-        self.n_edges = 0
-        self.n_var = 0
-        self.edge: int | None = None
-        self.acc: list[list] = []
-
-    def _edge_near(self, t: int) -> int | None:
-        K, p = self.K, self.phase
-        b = int(round((t + p) / K)) * K - p
-        return b if b >= 1 and b - self.W <= t < b + self.W else None
-
-    def add(self, t: int, r: np.ndarray) -> None:
-        b = self._edge_near(t)
-        if b != self.edge:
-            self._close()
-            self.edge = b
-            self.acc = [[None, None, 0], [None, None, 0]]  # before / after: sum, sum of squares, count
-        if b is None:
-            return
-        a = self.acc[0 if t < b else 1]
-        if a[2] == 0:
-            a[0], a[1] = r.copy(), r * r
-        else:
-            a[0] += r
-            a[1] += r * r
-        a[2] += 1
-
-    def _close(self) -> None:
-        if self.edge is None or self.acc[0][2] == 0 or self.acc[1][2] == 0:
-            return
-        (sb, qb, nb), (sa, qa, na) = self.acc
-        mb, ma = sb / nb, sa / na
-        d = (0.5 * self.scheme.sign(self.edge - 1 + self.phase)) * (mb - ma)
-        v = (qb - nb * mb * mb) + (qa - na * ma * ma)
-        if self.D is None:
-            self.D, self.V = d, v
-        else:
-            self.D += d
-            self.V += v
-        self.n_edges += 1
-        self.n_var += nb + na
-        self.edge = None
-
-    def result(self) -> np.ndarray | None:
-        self._close()
-        if self.D is None:
-            return None
-        var = np.maximum(self.V / self.n_var, 0.0)
-        w = 1.0 / (var + self.scheme.steady_floor)
-        w /= float(w.mean())
-        return (self.D / self.n_edges * w).astype(np.float32)
-
-
-def _accumulations(frames: Sequence[np.ndarray], indices: Sequence[int], scheme: WatermarkScheme,
-                   shrink: float) -> list[np.ndarray]:
-    """The plain average of the frames' residuals and, when the frames span sign flips, the
-    demodulated averages for a few phases of the flip schedule (phase 0 first: an uncut clip)."""
-    K = scheme.flip
-    order = np.argsort(np.asarray(indices), kind="stable")
-    demods = [_EdgeDemod(scheme, p) for p in range(0, K, max(1, K // 3))] if K > 0 and len(frames) > 1 else []
-    total: np.ndarray | None = None
-    # chroma: only where the mark has it (every frame, or a still: frame 0 alone)
-    chroma = scheme.chroma > 0 or (scheme.still_chroma > 0 and len(frames) == 1)
-    for i in order:
-        r = _frame_residual(frames[i], scheme, shrink, chroma)
-        if total is None:
-            total = r.copy()
-        elif r.shape != total.shape:
+def _accumulate(frames: Sequence[np.ndarray], max_frames: int) -> np.ndarray:
+    if len(frames) > max_frames:
+        idx = np.linspace(0, len(frames) - 1, max_frames).round().astype(int)
+        frames = [frames[i] for i in idx]
+    acc: np.ndarray | None = None
+    for f in frames:
+        r = _residual(_luma(f))
+        if np.asarray(f).ndim == 3:
+            r += _residual(_cb(f))
+        if acc is None:
+            acc = r
+        elif r.shape != acc.shape:
             raise ValueError("frames of one clip must share a size")
         else:
-            total += r
-        for dm in demods:
-            dm.add(int(indices[i]), r)
-    assert total is not None
-    out = [total / len(frames)]
-    for dm in demods:
-        d = dm.result()
-        if d is not None:
-            out.append(d)
-    return out
+            acc += r
+    assert acc is not None
+    return acc / len(frames)
 
 
 def _comb_periods(r: np.ndarray, scheme: WatermarkScheme, n_best: int = 3) -> list[float]:
@@ -634,19 +507,15 @@ def _comb_periods(r: np.ndarray, scheme: WatermarkScheme, n_best: int = 3) -> li
 
 @dataclass
 class _Fold:
-    z: float  # sync correlation, z-score over the correlation surface (of |peak|)
+    z: float  # sync peak, z-score over the correlation surface
     shift: tuple[int, int]
-    sign: float  # the pattern's sign (video frames alternate)
     scale: float
     F: np.ndarray  # spectrum of the folded tile
-    canonical: bool = False  # an unshifted grid (shift 0), not the best of a search
     soft: np.ndarray | None = None  # coded symbols / noise std, once decoded
-    payload: "WatermarkPayload | None" = None
 
 
-def _fold_at(r: np.ndarray, period: float, scheme: WatermarkScheme) -> tuple[_Fold, _Fold]:
-    """Resample so the period is one tile, fold modulo the tile, correlate with the sync.
-    Returns the strongest peak and the unshifted position (0, 0)."""
+def _fold_at(r: np.ndarray, period: float, scheme: WatermarkScheme) -> _Fold:
+    """Resample so the period is one tile, fold modulo the tile, correlate with the sync."""
     T = scheme.tile
     s = T / period
     H, W = r.shape
@@ -667,52 +536,39 @@ def _fold_at(r: np.ndarray, period: float, scheme: WatermarkScheme) -> tuple[_Fo
     if key not in scheme._cache:
         scheme._cache[key] = np.conj(scheme._codebook()["S"])
     c = np.real(np.fft.ifft2(F / (np.abs(F) + 1e-9) * scheme._cache[key]))  # phase-only
-    mu, sd = float(c.mean()), float(c.std()) + 1e-12
-    iy, ix = np.unravel_index(int(np.argmax(np.abs(c - mu))), c.shape)
-    peak = float(c[iy, ix]) - mu
-    best = _Fold(abs(peak) / sd, (int(iy), int(ix)), 1.0 if peak >= 0 else -1.0, period / T, F)
-    z0 = (float(c[0, 0]) - mu) / sd
-    zero = _Fold(abs(z0), (0, 0), 1.0 if z0 >= 0 else -1.0, period / T, F, canonical=True)
-    return best, zero
+    iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
+    z = (float(c[iy, ix]) - float(c.mean())) / (float(c.std()) + 1e-12)
+    return _Fold(z, (int(iy), int(ix)), period / T, F)
 
 
-def _decode(f: _Fold, scheme: WatermarkScheme) -> _Fold:
-    """Soft coded symbols at the fold's alignment, in units of the noise (unused patterns),
-    and the payload they decode to (None unless the CRC passes and the tool is known).
+def _decode_symbols(f: _Fold, scheme: WatermarkScheme) -> np.ndarray:
+    """Soft coded symbols at the sync's alignment, in units of the noise (unused patterns).
     The tile is whitened by a local average of its power spectrum first."""
-    if f.soft is None:
-        env = cv2.blur(np.pad(np.abs(f.F) ** 2, 3, mode="wrap"), (7, 7))[3:-3, 3:-3]
-        proj = scheme.project(f.F / np.sqrt(env + 1e-9), f.shift)
-        noise = float(np.sqrt(np.mean(proj[_N_CODED:] ** 2))) + 1e-12
-        f.soft = f.sign * proj[:_N_CODED] / noise
-        p = WatermarkPayload.from_bits(f.soft)
-        f.payload = p if (p is not None and p.tool in TOOL_IDS) else None
-    return f
+    env = cv2.blur(np.pad(np.abs(f.F) ** 2, 3, mode="wrap"), (7, 7))[3:-3, 3:-3]
+    proj = scheme.project(f.F / np.sqrt(env + 1e-9), f.shift)
+    noise = float(np.sqrt(np.mean(proj[_N_CODED:] ** 2))) + 1e-12
+    return proj[:_N_CODED] / noise
 
 
-def _analyse(r: np.ndarray, scheme: WatermarkScheme, shrink: float = 1.0) -> tuple[_Fold, list[_Fold]]:
-    """The strongest sync peak over the candidate periods, and the unshifted grids at the
-    unchanged and the halved period (``shrink``: the detector's own downscaling of the frames)."""
+def _analyse(r: np.ndarray, scheme: WatermarkScheme) -> _Fold:
     T = scheme.tile
-    periods = [T * shrink, T * shrink / 2.0]
+    periods = [float(T), T / 2.0]
     for p in _comb_periods(r, scheme):
         for d in (-0.009, -0.0045, 0.0, 0.0045, 0.009):
             periods.append(p * (1 + d))
     best: _Fold | None = None
-    canon: list[_Fold] = []
     seen: set[float] = set()
-    for i, p in enumerate(periods):
+    for p in periods:
         key = round(p, 3)
         if key in seen:
             continue
         seen.add(key)
-        f, zero = _fold_at(r, p, scheme)
-        if i < 2:
-            canon.append(zero)
+        f = _fold_at(r, p, scheme)
         if best is None or f.z > best.z:
             best = f
     assert best is not None
-    return best, canon
+    best.soft = _decode_symbols(best, scheme)
+    return best
 
 
 def _norm_sf(z: float) -> float:
@@ -722,14 +578,12 @@ def _norm_sf(z: float) -> float:
 def detect_watermark(
     frames: np.ndarray | Sequence[np.ndarray] | Iterable[np.ndarray],
     scheme: WatermarkScheme = DEFAULT_SCHEME,
-    indices: Sequence[int] | None = None,
 ) -> WatermarkResult:
     """Look for the watermark in one RGB image (H, W, 3) or in the frames of one clip.
 
-    ``indices``: each frame's index in its clip, when the frames are not consecutive from the
-    first (e.g. every 3rd frame); it tells the detector the sign each frame should carry.
-    Up to ``scheme.max_frames`` evenly spaced frames are used. Works after crops, resizes
-    (0.3x-2x) and lossy re-encoding; see the module docstring for how.
+    Frames are averaged (as residuals, up to ``scheme.max_frames`` evenly spaced ones) before the
+    search, so weak per-frame marks add up. Works after crops, resizes (0.3x-2x) and lossy
+    re-encoding; see the module docstring for how.
     """
     if isinstance(frames, np.ndarray) and frames.ndim in (2, 3) and (
         frames.ndim == 2 or frames.shape[-1] in (3, 4)
@@ -739,56 +593,23 @@ def detect_watermark(
         frame_list = list(frames)
     if not frame_list:
         raise ValueError("no frames to analyse")
-    idx = list(range(len(frame_list))) if indices is None else [int(i) for i in indices]
-    if len(idx) != len(frame_list):
-        raise ValueError("indices must match the frames")
-    if len(frame_list) > scheme.max_frames:
-        pick = np.linspace(0, len(frame_list) - 1, scheme.max_frames).round().astype(int)
-        frame_list = [frame_list[i] for i in pick]
-        idx = [idx[i] for i in pick]
-    h, w = np.asarray(frame_list[0]).shape[:2]
-    shrink = min(1.0, scheme.detect_max_side / max(h, w))
-
-    hit: _Fold | None = None  # a valid payload at a clear sync peak
-    best: _Fold | None = None  # strongest peak of the full searches
-    best0: _Fold | None = None  # strongest unshifted grid
-    n_acc = 0
-    for r in _accumulations(frame_list, idx, scheme, shrink):
-        n_acc += 1
-        top, canon = _analyse(r, scheme, shrink)
-        for f in (top, *canon):
-            if f.canonical:
-                best0 = f if best0 is None or f.z > best0.z else best0
-            else:
-                best = f if best is None or f.z > best.z else best
-            need = scheme.z_canon if f.canonical else scheme.z_pay
-            if f.z >= need and _decode(f, scheme).payload is not None:
-                hit = f
-                break
-        if hit is not None:
-            break
-    assert best is not None
-    n_search = scheme.tile**2 * 20 * 2 * n_acc  # shifts x periods x signs x accumulations
-    n_canon = 2 * 2 * n_acc  # periods x signs x accumulations
-    if hit is not None:
-        f = hit
-        p_false = min(1.0, (n_canon if f.canonical else n_search) * _norm_sf(f.z)) * 2.0**-_CHECK_BITS
-        found = True
-    elif best0 is not None and best0.z >= scheme.z_canon_alone:
-        f = _decode(best0, scheme)
-        p_false = min(1.0, n_canon * _norm_sf(f.z))
-        found = True
-    else:
-        f = _decode(best, scheme)
-        p_false = min(1.0, n_search * _norm_sf(f.z))
-        found = f.z >= scheme.z_alone
+    r = _accumulate(frame_list, scheme.max_frames)
+    best = _analyse(r, scheme)
+    payload = WatermarkPayload.from_bits(best.soft)
+    # mean |symbol| / noise: about 1.2 on noise, grows with the mark's strength
+    margin = float(np.mean(np.abs(best.soft)))
+    # rough false-alarm estimate: max of (positions x candidate periods) Gaussian samples
+    n_hyp = scheme.tile**2 * 20
+    p_false = min(1.0, n_hyp * _norm_sf(best.z))
+    if payload is not None:
+        p_false *= 2.0**-_CRC_BITS
+    found = (payload is not None and best.z >= scheme.z_with_crc) or best.z >= scheme.z_alone
     conf = 1.0 - p_false if found else min(1.0 - p_false, 0.5)
     return WatermarkResult(
         found=bool(found),
         confidence=float(max(0.0, conf)),
-        payload=f.payload.as_dict() if (f.payload is not None and found) else None,
-        score=float(f.z),
-        scale=float(f.scale / shrink),
-        bits_margin=float(np.mean(np.abs(f.soft))) if f.soft is not None else 0.0,
-        anchored_score=float(best0.z) if best0 is not None else 0.0,
+        payload=payload.as_dict() if (payload is not None and found) else None,
+        score=float(best.z),
+        scale=float(best.scale),
+        bits_margin=margin,
     )
