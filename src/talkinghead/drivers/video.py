@@ -94,16 +94,20 @@ def smooth_track(points: list[np.ndarray | None], fps: float) -> list[np.ndarray
     the lag (as a zero-phase filter does) while keeping its jitter suppression. Gaps reset it.
     """
     cut = landmark_cutoffs()
-    fwd: list[np.ndarray | None] = [None] * len(points)
-    for order in (range(len(points)), range(len(points) - 1, -1, -1)):
+
+    def one_way(order) -> list[np.ndarray | None]:
+        out: list[np.ndarray | None] = [None] * len(points)
         sm = LandmarkSmoother(min_cutoff=cut)
         for k, i in enumerate(order):
             if points[i] is None:
                 sm.reset()
-                continue
-            y = sm(points[i], k / fps)
-            fwd[i] = y if fwd[i] is None or order.step == 1 else 0.5 * (fwd[i] + y)
-    return [None if p is None else p.astype(np.float32) for p in fwd]
+            else:
+                out[i] = sm(points[i], k / fps)
+        return out
+
+    fwd = one_way(range(len(points)))
+    bwd = one_way(range(len(points) - 1, -1, -1))
+    return [None if f is None else (0.5 * (f + b)).astype(np.float32) for f, b in zip(fwd, bwd)]
 
 
 def track_driver(path: str | os.PathLike, face_index: int | None = None, progress: bool = False,

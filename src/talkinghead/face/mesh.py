@@ -183,7 +183,26 @@ def select_face(faces: list[FaceLandmarks], face_index: int | None = None,
     return ordered[face_index]
 
 
-class FaceMesh:
+class _Closing:
+    """Context manager + close on garbage collection for classes with a ``close()``."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class FaceMesh(_Closing):
     """mediapipe face mesh (refine_landmarks=True) returning :class:`FaceLandmarks` in px.
 
     ``static=True``: every image is independent (detector always runs), with downscaling of big
@@ -212,17 +231,6 @@ class FaceMesh:
                 g.close()
         self._mesh = self._crop_mesh = self._detector = None
 
-    def __enter__(self) -> "FaceMesh":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # -- detection -------------------------------------------------------------------------
     def detect(self, rgb: np.ndarray) -> list[FaceLandmarks]:
@@ -295,7 +303,7 @@ class FaceMesh:
         return faces
 
 
-class TrackingFaceMesh:
+class TrackingFaceMesh(_Closing):
     """Follows one face through consecutive video frames; ``track(rgb) -> FaceLandmarks | None``.
 
     Uses mediapipe's tracking mode on the full frame (~4 ms per frame). The face is chosen on the
@@ -327,17 +335,6 @@ class TrackingFaceMesh:
             self._crop.close()
         self._full = self._static = self._crop = None
 
-    def __enter__(self) -> "TrackingFaceMesh":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def reset(self) -> None:
         """Forget the tracked face (e.g. at a scene cut); the next frame chooses again."""
