@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q -e .
 	$(BIN)/pip install -q --no-deps "mediapipe==0.10.21"
 	$(BIN)/pip install -q "pocketsphinx==5.1.1"
+	# ONNX export (torch.onnx needs onnx + onnxscript -> protobuf >= 6.31; mediapipe needs 4.25): a side folder
+	$(BIN)/pip install -q --no-deps --target $(VENV)/onnx-side "protobuf==6.33.6" "onnx==1.23.2" \
+	  "onnxscript==0.7.2" "onnx-ir==1.1.0" "ml_dtypes==0.5.4" "onnxruntime==1.32.0"
 	touch $(STAMP)
 
 install: $(STAMP)

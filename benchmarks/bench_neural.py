@@ -237,6 +237,7 @@ def bench_fewshot(a) -> dict:
 
                 i = test[len(test) // 2]
                 cells = [crops[ref[0]], to_image(ys[i])] + [to_image(g(ys[i]).detach()) for g in gens.values()] + [crops[i]]
+                Path(a.grid).mkdir(parents=True, exist_ok=True)
                 write_image(Path(a.grid) / f"{stem}_k{k}.png", np.concatenate(cells, 1))
             results.append(row)
             print(json.dumps(row), flush=True)

@@ -202,3 +202,40 @@ def test_cli_registers_train_and_finetune() -> None:
     assert a.steps == 3 and a.func.__name__ == "_cmd_train"
     a = p.parse_args(["finetune", "--photos", "a.jpg", "b.jpg", "-o", "person"])
     assert a.photos == ["a.jpg", "b.jpg"] and a.steps == 100
+
+
+def test_cache_pack_round_trip(tmp_path) -> None:
+    """pack -> unpack: image stacks exact at qp 0, landmarks within float16 steps; a cache without
+    its video folder is used through index.json (how a bare GPU machine trains)."""
+    pytest.importorskip("av")
+    from talkinghead.train.cache_pack import pack, unpack
+    from talkinghead.train.data import DataConfig, RefinerPairs, build_cache
+
+    rng = np.random.default_rng(0)
+    cache = tmp_path / "cache"
+    d = cache / "clipA" / "refine32_r64"
+    d.mkdir(parents=True)
+    base = rng.integers(0, 255, (1, 32, 32, 3))
+    arrays = {"warped": np.clip(base + rng.integers(-3, 4, (6, 32, 32, 3)), 0, 255).astype(np.uint8),
+              "target": np.clip(base + rng.integers(-3, 4, (6, 32, 32, 3)), 0, 255).astype(np.uint8),
+              "source": base.astype(np.uint8),
+              "source_points": rng.uniform(0, 31, (1, 478, 2)).astype(np.float32),
+              "target_points": rng.uniform(0, 31, (6, 478, 2)).astype(np.float32),
+              "pair_source": np.zeros(6, np.int64)}
+    for k, a in arrays.items():
+        np.save(d / f"{k}.npy", a)
+    (cache / "index.json").write_text(json.dumps({"version": 1, "clips": ["clipA"], "holdout": []}))
+    pack(cache, tmp_path / "pack", ["refine32_r64"], qp=0)
+    unpack(tmp_path / "pack", tmp_path / "back")
+    for k, a in arrays.items():
+        b = np.load(tmp_path / "back" / "clipA" / "refine32_r64" / f"{k}.npy")
+        assert b.dtype == a.dtype and b.shape == a.shape, k
+        if a.dtype == np.float32:
+            assert np.abs(b - a).max() < 0.02, k
+        else:
+            assert np.array_equal(a, b), k
+    cfg = DataConfig(videos=str(tmp_path / "no-videos"), cache=str(tmp_path / "back"), holdout=(), size=32,
+                     render_size=64)
+    clips = build_cache(cfg, ("refine",))
+    assert clips == ["clipA"]
+    assert len(RefinerPairs(cfg, clips)) == 6

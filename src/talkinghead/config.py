@@ -69,6 +69,10 @@ class AnimateConfig(StrictConfig):
     """Which face to animate when there are several (left to right); None = the largest."""
     strength: MotionStrength = field(default_factory=MotionStrength)
     mouth_interior: Literal["transfer", "synth"] = "transfer"
+    renderer: Literal["warp", "neural"] = "warp"
+    """warp: geometric warp renderer; neural: warp + the trained refiner (talkinghead.pipelines.renderers)."""
+    person: str | None = None
+    """A person folder from ``talkinghead finetune`` (few-shot generator); overrides ``renderer``."""
     max_output_side: int = 1920
     crf: int = 18
     label: bool = False
@@ -97,6 +101,10 @@ class SpeakConfig(StrictConfig):
     """Face-crop resolution in px (256 or 512)."""
     face_index: int | None = None
     """Which face to animate when there are several (left to right); None = the largest."""
+    renderer: Literal["warp", "neural"] = "warp"
+    """warp: geometric warp renderer; neural: warp + the trained refiner (talkinghead.pipelines.renderers)."""
+    person: str | None = None
+    """A person folder from ``talkinghead finetune`` (few-shot generator); overrides ``renderer``."""
     voice: str = "en"
     """espeak-ng voice / language for --text (e.g. en, en-us, de, fr, es, cmn)."""
     rate: int = 160

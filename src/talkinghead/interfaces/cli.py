@@ -40,9 +40,17 @@ def _add_animate(sub) -> None:
     p.add_argument("--mouth-interior", choices=["transfer", "synth"], default="transfer",
                    help="fill an opening mouth from the driver (transfer) or synthesise it")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (0-51, lower is better)")
+    _add_renderer_args(p)
     _add_provenance_args(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_animate)
+
+
+def _add_renderer_args(p) -> None:
+    p.add_argument("--renderer", choices=["warp", "neural"], default="warp",
+                   help="warp: geometric (default, measured best); neural: warp + trained refiner")
+    p.add_argument("--person", default=None, metavar="DIR",
+                   help="a person folder from `talkinghead finetune` (few-shot neural talking head)")
 
 
 def _add_provenance_args(p) -> None:
@@ -69,7 +77,7 @@ def _cmd_animate(a) -> int:
     cfg = AnimateConfig(size=a.size, relative=a.relative, reference=a.reference, mode=a.mode,
                         face_index=a.face_index, mouth_interior=a.mouth_interior, crf=a.crf,
                         label=a.label, sign_cert=a.sign_cert, sign_key=a.sign_key,
-                        strength=MotionStrength(pose=a.pose, expression=a.expression, eyes=a.eyes, mouth=a.mouth))
+                        renderer=a.renderer, person=a.person, strength=MotionStrength(pose=a.pose, expression=a.expression, eyes=a.eyes, mouth=a.mouth))
     res = AnimatePipeline(cfg)(a.source, a.driving, a.output, progress=not a.quiet)
     print(f"wrote {res.output} ({res.n_frames} frames at {res.fps:.2f} fps, {res.mode} mode)")
     return 0

@@ -3,32 +3,24 @@
 Conventions: images and video frames are uint8 RGB arrays (H, W, 3); audio is float32 in [-1, 1].
 Problems with the user's files raise :class:`talkinghead.errors.InputError` /
 :class:`talkinghead.errors.OutputError` with a one-line reason.
-"""
-from talkinghead.io.atomic import atomic_output, check_input_file, check_output_path
-from talkinghead.io.audio import read_audio, write_wav
-from talkinghead.io.image import (
-    MAX_IMAGE_SIDE,
-    MIN_IMAGE_SIDE,
-    is_image_path,
-    read_image,
-    write_image,
-)
-from talkinghead.io.video import VideoInfo, VideoReader, VideoWriter, probe_video, read_video_frames
 
-__all__ = [
-    "MAX_IMAGE_SIDE",
-    "MIN_IMAGE_SIDE",
-    "VideoInfo",
-    "VideoReader",
-    "VideoWriter",
-    "atomic_output",
-    "check_input_file",
-    "check_output_path",
-    "is_image_path",
-    "probe_video",
-    "read_audio",
-    "read_image",
-    "read_video_frames",
-    "write_image",
-    "write_wav",
-]
+Names are imported lazily, so ``talkinghead.io.atomic`` works where PyAV is not installed (a bare
+GPU training machine).
+"""
+import importlib
+
+_WHERE = {
+    "atomic_output": "atomic", "check_input_file": "atomic", "check_output_path": "atomic",
+    "read_audio": "audio", "write_wav": "audio",
+    "MAX_IMAGE_SIDE": "image", "MIN_IMAGE_SIDE": "image", "is_image_path": "image", "read_image": "image",
+    "write_image": "image",
+    "VideoInfo": "video", "VideoReader": "video", "VideoWriter": "video", "probe_video": "video",
+    "read_video_frames": "video",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"talkinghead.io.{_WHERE[name]}"), name)
+    raise AttributeError(name)

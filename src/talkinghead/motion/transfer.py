@@ -16,6 +16,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from talkinghead.config import MotionStrength
+from talkinghead.face.topology import MOUTH_CORNERS
 from talkinghead.face.types import HeadPose
 from talkinghead.motion.extract import motion_from_landmarks
 from talkinghead.motion.regions import (INNER_LIP_PAIRS, LEFT_LID_PAIRS, RIGHT_LID_PAIRS,
@@ -27,6 +28,15 @@ from talkinghead.motion.types import Motion
 # onto the background): target yaw/pitch are softly compressed into them (roll is free).
 MAX_YAW_DEG = 32.0
 MAX_PITCH_DEG = 22.0
+
+
+# Range of the source/driver mouth-width ratio that scales the mouth channel (relative mode).
+MOUTH_SCALE_RANGE = (0.75, 1.5)
+
+
+def mouth_width(canonical: np.ndarray) -> float:
+    """Mouth-corner distance in a canonical (pose-free) frame."""
+    return float(np.linalg.norm(canonical[MOUTH_CORNERS[0], :2] - canonical[MOUTH_CORNERS[1], :2]))
 
 
 def _soft_clip(x: float, limit: float) -> float:
@@ -69,11 +79,24 @@ class MotionTransfer:
         self.A = np.array([[1.0, 0, 0], [0, 1.0, 0]]) if driver_to_source is None else np.asarray(driver_to_source, float)
         w = channel_weights(self.source.canonical)
         s = self.strength
-        self.gain = (s.eyes * w["eyes"] + s.mouth * w["mouth"] + s.expression * w["expression"])[:, None]
+        self._w_mouth = (s.mouth * w["mouth"])[:, None]
+        self.gain = (s.eyes * w["eyes"] + s.expression * w["expression"])[:, None] + self._w_mouth
+        self.mouth_scale = 1.0
+        self.gain_ref = self.gain
         self.reference: Motion | None = None
 
     def set_reference(self, ref: Motion) -> None:
+        """Driver reference frame; scales the mouth channel by the source/driver mouth-width ratio.
+
+        Lip and jaw motion is taken relative to the mouth's size: a driver opening its mouth to a third
+        of its width opens the source's to a third of *its* width (a wide sculpted mouth, or a small
+        painted one, would otherwise open too little, or too much, for its size).
+        """
         self.reference = ref
+        if self.relative:
+            self.mouth_scale = float(np.clip(mouth_width(self.source.canonical) / max(mouth_width(ref.canonical), 1e-6),
+                                             MOUTH_SCALE_RANGE[0], MOUTH_SCALE_RANGE[1]))
+        self.gain_ref = self.gain + (self.mouth_scale - 1.0) * self._w_mouth
 
     def target_pose(self, m: Motion) -> HeadPose:
         src, a = self.source.pose, self.strength.pose
@@ -94,7 +117,7 @@ class MotionTransfer:
 
     def target_canonical(self, m: Motion) -> np.ndarray:
         base = self.reference.canonical if self.relative else self.source.canonical
-        X = self.source.canonical + self.gain * (m.canonical - base)
+        X = self.source.canonical + (self.gain_ref if self.relative else self.gain) * (m.canonical - base)
         for pairs in (LEFT_LID_PAIRS, RIGHT_LID_PAIRS, INNER_LIP_PAIRS):
             X = clamp_pairs(X, pairs)
         return X

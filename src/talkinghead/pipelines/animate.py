@@ -52,6 +52,10 @@ class AnimatePipeline:
     def __init__(self, config: AnimateConfig | None = None, renderer=None, notify=None):
         self.config = config or AnimateConfig()
         self.renderer = renderer
+        if renderer is None and (self.config.renderer != "warp" or self.config.person is not None):
+            from talkinghead.pipelines.renderers import make_renderer
+
+            self.renderer = make_renderer(self.config.renderer, self.config.person)
         # notices for the user (e.g. "no face found; using object mode"); stderr by default
         self.notify = notify or (lambda *a, **k: print(*a, file=sys.stderr))
 

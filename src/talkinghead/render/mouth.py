@@ -62,6 +62,11 @@ def _smoothstep(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
 class MouthFiller:
     """Fills the target inner-lip polygon of a rendered crop (call ``prepare`` with the source first)."""
 
+    rim_strength = 0.5  # darkening at the inner-lip edge (0 = none)
+    rim_width = 0.15  # its fall-off distance, as a fraction of the lip gap
+    recolour = 0.8  # driver interior: weight of the source palette's lightness (0 = colour transfer only)
+    recolour_hue = 0.8  # ... and of its hue
+
     def prepare(self, image: np.ndarray, points: np.ndarray) -> None:
         """Source lip-ring statistics and the synthetic interior's colours (teeth, cavity, lip shadow)."""
         self.size = image.shape[0]
@@ -83,8 +88,9 @@ class MouthFiller:
             if len(px) > 8:
                 top = px[px[:, 0] >= np.percentile(px[:, 0], 80)].mean(0)
                 teeth = top if top[0] > L + 10 else teeth
-        lab = np.array([teeth, [0.15 * L, 0.35 * a, 0.25 * b], [0.4 * L, 0.6 * a, 0.5 * b]], np.float32)
-        self.teeth, self.cavity, self.lip_dark = _rgb(lab[None])[0]
+        lab = np.array([teeth, [0.15 * L, 0.35 * a, 0.25 * b], [0.4 * L, 0.6 * a, 0.5 * b],
+                        [0.65 * L, 0.9 * a + 4, 0.5 * b]], np.float32)
+        self.teeth, self.cavity, self.lip_dark, self.tongue = _rgb(lab[None])[0]
 
     def fill(self, out: np.ndarray, target: np.ndarray, mouth: MouthSource | None = None) -> None:
         """Composite a mouth interior into ``out`` (S, S, 3) uint8 in place where the target mouth opens."""
@@ -108,10 +114,18 @@ class MouthFiller:
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         poly = np.round((target[topo.INNER_LIPS] - (x0, y0)) * 16).astype(np.int32)
         cv2.fillPoly(mask, [poly], 255, cv2.LINE_AA, shift=4)
+        patch = patch * self._rim_shade(mask, gap * mw)[..., None]
         mask = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(0.5, mw / 90))
         m = (alpha * mask)[..., None]
         region = out[y0:y1, x0:x1].astype(np.float32)
         out[y0:y1, x0:x1] = np.clip(region + m * (patch - region) + 0.5, 0, 255).astype(np.uint8)
+
+    def _rim_shade(self, mask: np.ndarray, gap_px: float) -> np.ndarray:
+        """Multiplicative shade of the interior next to the inner-lip edge (the lips occlude light
+        into the cavity): a dark rim makes the lips' inner edge read as the edge of an opening."""
+        d = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3)
+        w = max(0.8, self.rim_width * gap_px)
+        return (1 - self.rim_strength * np.exp(-d / w)).astype(np.float32)
 
     def _driver_patch(self, box: tuple[int, int, int, int], target: np.ndarray, mouth: MouthSource) -> np.ndarray:
         """Driver's mouth warped onto the target lip rings, LAB mean/std matched to the source lips."""
@@ -126,10 +140,37 @@ class MouthFiller:
         # lips and teeth differ in hue (a full a/b shift tints teeth).
         d_mean, d_std = _lip_stats(mouth.image, dp)
         lab = _lab(patch)
-        # lightness by a gain (not a shift), so a dark cavity stays dark next to lighter lips
-        gain = np.clip(self.lip_mean[0] / max(d_mean[0], 1.0), 0.6, 1.6)
-        lab[..., 0] = np.clip(lab[..., 0] * gain, 0, 100)
-        lab[..., 1:] += 0.5 * (self.lip_mean[1:] - d_mean[1:])
+        # Lightness by a gain (not a shift), so a dark cavity stays dark next to lighter lips. A gain
+        # above 1 (source lips lighter than the driver's) brightens only what is brighter than the
+        # driver's lips (teeth): brightening the cavity and tongue as well greys the opening into
+        # something that reads as more lip.
+        L = lab[..., 0].copy()
+        gain = float(np.clip(self.lip_mean[0] / max(d_mean[0], 1.0), 0.6, 1.6))
+        if gain > 1:
+            gain = 1 + (gain - 1) * _smoothstep(L, d_mean[0], d_mean[0] + 2 * d_std[0])
+        lab[..., 0] = np.clip(L * gain, 0, 100)
+        # chroma: half the lips' mean shift, less in the dark (a dark cavity keeps its own hue)
+        lab[..., 1:] += 0.5 * _smoothstep(L, 0.3 * d_mean[0], d_mean[0])[..., None] * (self.lip_mean[1:] - d_mean[1:])
+        if self.recolour <= 0:
+            return _rgb(lab)
+        # Recolour by lightness into the source's mouth palette: the driver decides *where* teeth,
+        # tongue and cavity are, the source's colours decide how they look. Teeth are what is clearly
+        # brighter than the driver's lips, stretched to the source's tooth colour (a dim, blurry
+        # driver's teeth still read as teeth); the rest runs from the cavity's near-black to a tongue red.
+        inner = np.zeros(L.shape, np.uint8)
+        cv2.fillPoly(inner, [np.round(target[topo.INNER_LIPS] - (x0, y0)).astype(np.int32)], 1)
+        if inner.sum() < 4:
+            return _rgb(lab)
+        Li = L[inner > 0]
+        lo, hi = float(np.percentile(Li, 5)), float(np.percentile(Li, 98))
+        lip_l = float(d_mean[0])
+        t_teeth = _smoothstep(L, lip_l + 2, lip_l + max(hi - lip_l, 12.0))[..., None]
+        t_dark = np.clip((L - lo) / max(lip_l - lo, 8.0), 0, 1)[..., None]
+        pal = self.cavity + t_dark * (self.tongue - self.cavity)
+        pal = _lab(pal + t_teeth * (self.teeth - pal))
+        # lightness mostly from the palette, hue mostly the (colour-corrected) driver's own
+        lab[..., 0] += self.recolour * (pal[..., 0] - lab[..., 0])
+        lab[..., 1:] += self.recolour_hue * (pal[..., 1:] - lab[..., 1:])
         return _rgb(lab)
 
     def _synth_patch(self, box: tuple[int, int, int, int], target: np.ndarray) -> np.ndarray:

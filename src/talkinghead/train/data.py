@@ -257,8 +257,12 @@ def build_cache(cfg: DataConfig, need: tuple[str, ...], log=print) -> list[str]:
 
     ``need``: "aligned" (per-frame crops) and/or "refine" (warp pairs).
     """
-    clips = list_videos(cfg.videos, cfg.holdout, cfg.include)
     root = Path(cfg.cache)
+    if not Path(cfg.videos).is_dir() and (root / "index.json").is_file():
+        # a cache built elsewhere (e.g. unpacked by talkinghead.train.cache_pack on a GPU machine)
+        index = json.loads((root / "index.json").read_text())
+        return [c for c in index["clips"] if c not in set(cfg.holdout) and (not cfg.include or c in set(cfg.include))]
+    clips = list_videos(cfg.videos, cfg.holdout, cfg.include)
     root.mkdir(parents=True, exist_ok=True)
     done = []
     for n, clip in enumerate(clips):

@@ -31,6 +31,8 @@ class LossConfig(StrictConfig):
     pyramid: float = 1.0
     """L1 summed over an anti-aliased image pyramid (the weight-free stand-in for a perceptual loss)."""
     pyramid_scales: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
+    ssim: float = 0.0
+    """1 - SSIM (Wang et al. 2004, 11x11 Gaussian window, sigma 1.5): structure, as the eval reports it."""
     adversarial: float = 0.0
     """Hinge GAN loss (needs a discriminator in the config)."""
     feature_matching: float = 10.0
@@ -62,6 +64,26 @@ def hinge_g(fake: torch.Tensor) -> torch.Tensor:
 def feature_matching(real: list[torch.Tensor], fake: list[torch.Tensor]) -> torch.Tensor:
     """Mean over layers of L1(real features (detached), fake features)."""
     return sum(F.l1_loss(f, r.detach()) for r, f in zip(real, fake)) / max(len(real), 1)
+
+
+def ssim_loss(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """1 - mean SSIM over channels (images in [0, 1]; C1 = 0.01^2, C2 = 0.03^2)."""
+    c = pred.shape[1]
+    x = torch.arange(window, dtype=pred.dtype, device=pred.device) - (window - 1) / 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    k = (g[:, None] * g[None, :]).expand(c, 1, window, window).contiguous()
+
+    def blur(t):
+        return F.conv2d(t, k, groups=c)
+
+    mu_x, mu_y = blur(pred), blur(target)
+    sxx = blur(pred * pred) - mu_x ** 2
+    syy = blur(target * target) - mu_y ** 2
+    sxy = blur(pred * target) - mu_x * mu_y
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
+    return 1.0 - s.mean()
 
 
 class ImagePyramid(nn.Module):
@@ -195,6 +217,10 @@ class RefinerGeneratorLoss(nn.Module):
         logs.update(l1=l1.detach(), pyramid=pyr.detach(), warp_l1=F.l1_loss(batch["warped"], target).detach(),
                     mask=out["mask"].mean().detach())
         total = cfg.l1 * l1 + cfg.pyramid * pyr + _adversarial(self._disc[0], cfg, target, pred, logs)
+        if cfg.ssim:
+            ss = ssim_loss(pred.float(), target.float())
+            logs["ssim_loss"] = ss.detach()
+            total = total + cfg.ssim * ss
         return total, logs, {"prediction": pred, "delta": out["delta"], "fake": pred, "real": target}
 
 

@@ -1,0 +1,34 @@
+"""Choosing the renderer of a pipeline: ``renderer = "warp" | "neural"`` and ``person = folder``.
+
+* ``warp`` (default): the geometric warp renderer (:class:`talkinghead.render.warp.WarpRenderer`).
+* ``neural``: the warp renderer followed by the trained warp refiner (bundled weights,
+  :class:`talkinghead.render.neural.NeuralRenderer`).
+* ``person``: a folder written by ``talkinghead finetune`` (few-shot talking-head generator
+  personalised from K photos, Zakharov et al. 2019); it draws the face from the target landmarks.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from talkinghead.errors import ConfigError, InputError
+
+RENDERERS = ("warp", "neural")
+
+
+def make_renderer(renderer: str = "warp", person: str | None = None):
+    """A fresh renderer object for one pipeline run (raises InputError/ConfigError on a bad choice)."""
+    if person is not None:
+        from talkinghead.render.neural import load_person
+
+        if not Path(person).is_dir():
+            raise InputError(person, "person folder not found (make one with `talkinghead finetune`)")
+        return load_person(person)
+    if renderer == "warp":
+        from talkinghead.render.warp import WarpRenderer
+
+        return WarpRenderer()
+    if renderer == "neural":
+        from talkinghead.render.neural import NeuralRenderer
+
+        return NeuralRenderer("refiner")
+    raise ConfigError(None, f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
