@@ -273,22 +273,60 @@ def test_bad_inputs_one_line_errors(tmp_path, face_image, capsys):
         assert _cli(["speak", "--source", face_image, *argv, "-o", str(out), "-q"]) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and "\n" not in err, err
-    x = np.zeros(16000, np.float32)
-    sil = tmp_path / "sil.wav"
-    write_wav(sil, x, 16000)
-    assert _cli(["speak", "--source", str(blank), "--audio", str(sil), "-o", str(out), "-q"]) == 2
+    t = np.arange(16000) / 16000.0
+    x = (0.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)  # bursts
+    bursts = tmp_path / "bursts.wav"
+    write_wav(bursts, x, 16000)
+    assert _cli(["speak", "--source", str(blank), "--audio", str(bursts), "-o", str(out), "-q"]) == 2
     assert "no face" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".*o.mp4*"))  # nothing half-written
 
 
-def test_silent_audio_gives_still_portrait(tmp_path, face_image):
+def test_silent_audio_is_refused(tmp_path, face_image, capsys):
+    """Audio without any speech (digital silence, quiet room tone, a steady hum) is refused up
+    front: one line naming the file, exit 2, nothing written."""
     from talkinghead.pipelines.speak import SpeakPipeline
 
-    sil = tmp_path / "sil.wav"
-    write_wav(sil, np.zeros(16000 * 2, np.float32), 16000)
-    res = SpeakPipeline()(face_image, audio=sil)
-    assert not res.has_speech and res.n_frames == 50 and len(res.frames) == 50
-    assert np.ptp(res.mouth) == 0.0
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 2) / 16000.0
+    cases = {"sil.wav": np.zeros(16000 * 2, np.float32),
+             "roomtone.wav": (rng.standard_normal(16000 * 2) * 10 ** (-70 / 20)).astype(np.float32),
+             "hum.wav": (0.2 * np.sin(2 * np.pi * 50 * t)).astype(np.float32)}
+    out = tmp_path / "o.mp4"
+    for name, x in cases.items():
+        p = tmp_path / name
+        write_wav(p, x, 16000)
+        with pytest.raises(InputError, match="silent"):
+            SpeakPipeline()(face_image, audio=p)
+        assert _cli(["speak", "--source", face_image, "--audio", str(p), "-o", str(out), "-q"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "\n" not in err and name in err and "nothing to say" in err, err
+        assert not out.exists() and not list(tmp_path.glob(".*o.mp4*"))
+    # speech with long pauses is still rendered in full: the pauses are not refused
+    speech, _ = _speech_with_pauses(tmp_path) if shutil.which("espeak-ng") else (None, None)
+    if speech is not None:
+        res = SpeakPipeline()(face_image, audio=speech, max_frames=10)
+        assert res.has_speech and res.n_frames == 10
+
+
+def test_non_utf8_text_is_refused(tmp_path, face_image, capsys):
+    """--text / --transcript bytes that are not UTF-8 (surrogate escapes): one line, exit 2."""
+    import os
+
+    from talkinghead.drivers.tts import check_text, synthesize
+
+    bad = os.fsdecode(b"caf\xe9 au lait")
+    assert check_text("café au lait") == "café au lait"
+    with pytest.raises(InputError, match="UTF-8"):
+        synthesize(bad)
+    out = tmp_path / "o.mp4"
+    sil = tmp_path / "a.wav"
+    write_wav(sil, np.zeros(1600, np.float32), 16000)
+    for argv, flag in ((["--text", bad], "--text"), (["--audio", str(sil), "--transcript", bad], "--transcript")):
+        assert _cli(["speak", "--source", face_image, *argv, "-o", str(out), "-q"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {flag}: not valid UTF-8") and "0xe9" in err and "\n" not in err, err
+        assert not out.exists() and not list(tmp_path.glob(".*o.mp4*"))
 
 
 # -- real data (skips without ../shared) --------------------------------------------------------------
@@ -325,3 +363,22 @@ def test_transcript_alignment_on_a_recording(shared_data):
     assert v.closure.max() == 1.0 and v.rounded.max() > 0.5
     with pytest.raises(InputError):
         align_transcript(clip, "   ")
+
+
+def test_model_input_normalisation_options():
+    """norm="meanvar" and floor_db make the network input invariant to the recording level (and the
+    level-relative floor to where the fixed -60 dBFS feature floor clips); bad values are refused."""
+    from talkinghead.models.audio_to_motion import AudioToMotion, AudioToMotionConfig
+
+    mel = torch.randn(2, 64, 80) * 2.5 - 9.0
+    sp = (torch.rand(2, 64) > 0.3).float()
+    for cfg in (AudioToMotionConfig(), AudioToMotionConfig(norm="meanvar"), AudioToMotionConfig(floor_db=45.0)):
+        m = AudioToMotion(cfg)
+        assert torch.allclose(m.normalize(mel, sp), m.normalize(mel + 3.0, sp), atol=1e-4)  # +13 dB gain
+    x = AudioToMotion(AudioToMotionConfig(norm="meanvar")).normalize(mel, None)
+    assert abs(float(x.std()) - 1.0) < 0.05
+    floored = AudioToMotion(AudioToMotionConfig(floor_db=20.0)).normalize(mel, None)
+    assert float(floored.min()) > float(AudioToMotion(AudioToMotionConfig()).normalize(mel, None).min())
+    for bad in ({"norm": "minmax"}, {"floor_db": -1.0}):
+        with pytest.raises(ConfigError):
+            AudioToMotionConfig(**bad)

@@ -540,8 +540,7 @@ CASES: list[Case] = [
          "speech.wav"),
     Case("aud_two_hours_silence_flac", "audio", "speak", aud_two_hours_silence, 2,
          ("too long", "silent", "no speech", "silence"), "silence.flac", timeout=30.0,
-         note="refused up front, not rendered for hours",
-         meta={"known_bug": "speak warns 'no speech found' and renders the whole 2 h"}),
+         note="refused up front (one streaming pass finds no speech), not rendered for hours"),
     Case("aud_zero_bytes", "audio", "speak", aud_zero_bytes, 2, ("empty file",), "speech.wav"),
     Case("aud_text_named_wav", "audio", "speak", aud_text_named_wav, 2, ("not an audio",), "speech.wav"),
     Case("aud_truncated_wav", "audio", "speak", aud_truncated_wav, 0, note="the decodable part is spoken"),
@@ -550,7 +549,7 @@ CASES: list[Case] = [
     # text (speak)
     Case("txt_non_utf8_argv", "text", "speak", txt_non_utf8, 2, ("UTF-8", "utf-8", "not valid text"),
          note="or exit 0 with the undecodable bytes replaced; never a traceback",
-         meta={"or_exit_0": True, "known_bug": "UnicodeEncodeError in drivers/tts.py (internal error, exit 1)"}),
+         names="--text", meta={"or_exit_0": True}),
     Case("txt_empty", "text", "speak", txt_empty, 2, ("empty text",)),
     Case("txt_only_punctuation", "text", "speak", txt_only_punctuation, 2, ("no speech", "nothing to say"),
          meta={"or_exit_0": True}),

@@ -193,13 +193,36 @@ def _known_voice(voice: str) -> bool:
     return bool(base) and base in names
 
 
+def check_text(text: str, what: str | None = None) -> str:
+    """``text`` if it is valid Unicode that encodes as UTF-8, else :class:`InputError` naming
+    ``what`` (e.g. ``"--text"`` or a file name).
+
+    Command-line bytes that are not UTF-8 reach Python as lone surrogates (``os.fsdecode``'s
+    surrogateescape, e.g. Latin-1 "caf\\xe9"); those, and any other unpaired surrogate, are refused
+    here instead of failing deep inside the synthesiser.
+    """
+    s = str(text)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = s[e.start]
+        code = ord(bad)
+        what_byte = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"code point U+{code:04X}"
+        raise InputError(what, f"not valid UTF-8 text ({what_byte} at character {e.start + 1}); "
+                               "re-encode it as UTF-8") from None
+    return s
+
+
 def synthesize(text: str, voice: str = "en", rate: int | None = None, pitch: int | None = None) -> Speech:
     """Speak ``text`` with espeak-ng ``voice`` (a language code like "en", "de", "fr", "zh" or a
     voice name); ``rate`` in words per minute (default 160), ``pitch`` 0-99 (default 50).
 
     Raises:
-        InputError: empty text, text too long, unknown voice, espeak-ng missing, nothing spoken.
+        InputError: empty text, text that is not valid UTF-8 (lone surrogates from undecodable
+            bytes), text too long, unknown voice, espeak-ng missing, nothing spoken.
     """
+    if text is not None:
+        text = check_text(text)
     if text is None or not str(text).strip():
         raise InputError(None, "empty text: nothing to say")
     if len(text) > MAX_TEXT_CHARS:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from talkinghead.drivers.tts import PhonemeEvent
+from talkinghead.drivers.tts import PhonemeEvent, check_text
 
 BILABIAL = set("pbmɓʙɸβ")
 LABIODENTAL = set("fvɱʋ")
@@ -146,7 +146,7 @@ def align_transcript(audio, transcript: str) -> list[PhonemeEvent]:
     from talkinghead.errors import InputError
     from talkinghead.io.audio import read_audio
 
-    words = re.sub(r"[^a-z' ]+", " ", str(transcript).lower()).split()
+    words = re.sub(r"[^a-z' ]+", " ", check_text(transcript, "transcript").lower()).split()
     if not words:
         raise InputError(None, "empty transcript")
     try:

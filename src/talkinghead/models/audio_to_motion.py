@@ -53,6 +53,15 @@ class AudioToMotionConfig(StrictConfig):
     """Mouth PCA components."""
     n_points: int = 0
     """Landmarks in the mouth region (set when the PCA basis is fitted)."""
+    norm: str = "mean"
+    """Input normalisation over the speech frames of the window: "mean" (each band's mean removed,
+    / 4) or "meanvar" (each band's mean removed, then divided by the std over speech frames and
+    bands of the result: a noisy recording's compressed dynamic range is expanded to a standard one)."""
+    floor_db: float = 0.0
+    """If > 0, a level-relative floor applied first: log-mel values more than ``floor_db`` below the
+    window's 99th percentile (over all frames and bands) are raised to it, so clean and noisy, loud
+    and quiet recordings share one noise floor (the fixed -60 dBFS floor of the features clips
+    quiet studio recordings but not noisy ones). 0 = off."""
 
     def __post_init__(self) -> None:
         self.dilations = tuple(int(d) for d in self.dilations)
@@ -62,6 +71,10 @@ class AudioToMotionConfig(StrictConfig):
             raise ConfigError(None, f"dilations must be >= 1, got {self.dilations}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(None, f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.floor_db <= 120.0:
+            raise ConfigError(None, f"floor_db must be in [0, 120], got {self.floor_db}")
+        if self.norm not in ("mean", "meanvar"):
+            raise ConfigError(None, f"norm must be 'mean' or 'meanvar', got {self.norm!r}")
 
     @property
     def n_out(self) -> int:
@@ -130,17 +143,23 @@ class AudioToMotion(nn.Module):
         # onset that follows a pause (speakers part the lips / inhale before speaking), from training data.
         self.register_buffer("onset_open", torch.zeros(ONSET_FRAMES))
 
-    @staticmethod
-    def normalize(mel: torch.Tensor, speech: torch.Tensor | None) -> torch.Tensor:
-        """Subtract each band's mean over speech frames (all frames where there are < 2)."""
+    def normalize(self, mel: torch.Tensor, speech: torch.Tensor | None) -> torch.Tensor:
+        """Subtract each band's mean over speech frames (all frames where there are < 2); with
+        ``norm="meanvar"`` also divide by the std of the result over those frames and all bands."""
+        if self.config.floor_db > 0:
+            q = torch.quantile(mel.reshape(mel.shape[0], -1), 0.99, dim=1).reshape(-1, 1, 1)
+            mel = torch.maximum(mel, q - self.config.floor_db * 0.1 * 2.302585093)
         if speech is None:
-            mean = mel.mean(dim=1, keepdim=True)
+            w = torch.ones_like(mel[..., :1])
         else:
             w = speech.to(mel.dtype).unsqueeze(-1)  # (B, T4, 1)
-            n = w.sum(dim=1, keepdim=True)
-            mean_s = (mel * w).sum(dim=1, keepdim=True) / n.clamp(min=1.0)
-            mean = torch.where(n >= 2, mean_s, mel.mean(dim=1, keepdim=True))
-        return (mel - mean) / 4.0
+            w = torch.where(w.sum(dim=1, keepdim=True) >= 2, w, torch.ones_like(w))
+        n = w.sum(dim=1, keepdim=True).clamp(min=1.0)
+        x = mel - (mel * w).sum(dim=1, keepdim=True) / n
+        if self.config.norm == "meanvar":
+            var = ((x ** 2) * w).sum(dim=(1, 2), keepdim=True) / (n * x.shape[-1])
+            return x / (var + 1e-2).sqrt()
+        return x / 4.0
 
     def forward(self, mel: torch.Tensor, speech: torch.Tensor | None = None) -> torch.Tensor:
         B, T4, F = mel.shape

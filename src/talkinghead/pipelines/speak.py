@@ -13,15 +13,17 @@ output is opened; (2) pass 1 over the audio (:func:`plan_audio`: length, voice a
 into the writer, with the audio muxed in. The video has ``ceil(duration * 25)`` frames at 25 fps,
 so it lasts as long as the audio (to within one frame, 40 ms); memory does not grow with length.
 
-Inputs without speech (silence, a tone below the speech threshold) give a documented result: the
-portrait at rest, mouth closed, still blinking, for the audio's duration (a warning is logged).
+Audio without any speech (digital silence, room tone or hum, anything the voice-activity detector
+never marks as speech, e.g. everything below -55 dBFS) is refused with
+``InputError("<file>: audio is silent (no speech found ...): nothing to say")``: pass 1 finds this
+in one streaming pass (2 h of silence: ~2 s, constant memory) and nothing is rendered. Audio with
+speech anywhere is rendered in full; its pauses give a closed, still mouth (still blinking).
 Unreadable, empty (0 s) or unsupported audio, empty text and a source without a face raise
 :class:`~talkinghead.errors.InputError`; an exception never leaves a partial output file.
 """
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,13 @@ class SpeakResult:
     phonemes: list | None = field(default=None, repr=False)
 
 
+def silent_reason(plan: SpeechPlan) -> str:
+    """The error text for audio in which the voice-activity detector found no speech."""
+    loudest = float(plan.energy.max()) if plan.energy.size else -100.0
+    level = "digital silence" if loudest <= -90.0 else f"loudest 40 ms at {loudest:.0f} dBFS"
+    return f"audio is silent (no speech found in {plan.duration:.1f} s; {level}): nothing to say"
+
+
 class SpeakPipeline:
     """``SpeakPipeline(cfg)(source, audio=... | text=..., output=None)``; see :class:`SpeakConfig`."""
 
@@ -64,6 +73,10 @@ class SpeakPipeline:
         self.config = config or SpeakConfig()
         self._model = model
         self.renderer = renderer
+        if renderer is None and (self.config.renderer != "warp" or self.config.person is not None):
+            from talkinghead.pipelines.renderers import make_renderer
+
+            self.renderer = make_renderer(self.config.renderer, self.config.person)
 
     @property
     def model(self):
@@ -105,9 +118,8 @@ class SpeakPipeline:
                 from talkinghead.drivers.visemes import align_transcript
 
                 phonemes = align_transcript(audio, transcript)
-            if not plan.has_speech:
-                print(f"warning: {audio}: no speech found; the portrait stays at rest (mouth closed, blinking)",
-                      file=sys.stderr)
+            if not plan.has_speech:  # nothing to lip-sync: refuse before any output is opened
+                raise InputError(audio, silent_reason(plan))
             return self._run(source, audio, plan, phonemes, output, progress, max_frames, log)
 
     # -- internals ------------------------------------------------------------------------------

@@ -257,12 +257,17 @@ def onset_profile(targets: dict[str, dict], names: list[str], frames: int = 12, 
 
 # -- augmentation ---------------------------------------------------------------------------------
 
-def augment_mel(mel: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def augment_mel(mel: np.ndarray, rng: np.random.Generator, bandlimit: float = 0.0) -> np.ndarray:
     """Speaker / channel / noise augmentation in the log-mel domain (4T, 80):
     vocal-tract-length warp of the band axis (x0.88..1.12), additive noise at 5-40 dB SNR,
-    a random spectral tilt and SpecAugment-style band masks."""
+    a random spectral tilt and SpecAugment-style band masks; with probability ``bandlimit`` first
+    a low-pass channel (cut-off ~3.4-7 kHz, 2-7 dB more loss per mel band above it: telephone, low-rate codecs)."""
     T4, F = mel.shape
     x = mel
+    if bandlimit > 0 and rng.random() < bandlimit:
+        fc = int(rng.integers(55, 76))  # mel band of the cut-off (~3.4-7 kHz)
+        roll = np.clip(np.arange(F) - fc, 0, None) * rng.uniform(0.5, 1.5)  # ln-power per band above fc
+        x = np.maximum(x - roll[None], x.min() if rng.random() < 0.5 else -np.inf)
     alpha = rng.uniform(0.88, 1.12)  # VTLP (Jaitly & Hinton 2013)
     pos = np.clip(np.arange(F) * alpha, 0, F - 1)
     i0 = np.floor(pos).astype(int)
@@ -331,7 +336,7 @@ def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[int, float, fl
 
 def train(clips: list[ClipData], val: list[ClipData], model, steps: int, seed: int, batch: int = 16,
           window: int = 64, lr: float = 2e-3, weights: dict | None = None, ema_decay: float = 0.995,
-          weight_decay: float = 0.02, eval_every: int = 250, log=print) -> dict:
+          weight_decay: float = 0.02, eval_every: int = 250, bandlimit: float = 0.0, log=print) -> dict:
     """AdamW + one-cycle cosine schedule on random windows (clips sampled by length x weight)."""
     import torch
 
@@ -353,7 +358,7 @@ def train(clips: list[ClipData], val: list[ClipData], model, steps: int, seed: i
             c = clips[ci]
             W = min(window, c.T)
             s = int(rng.integers(0, c.T - W + 1))
-            mel = augment_mel(c.mel[4 * s: 4 * (s + W)], rng)
+            mel = augment_mel(c.mel[4 * s: 4 * (s + W)], rng, bandlimit)
             sp = c.speech[4 * s: 4 * (s + W)]
             y = c.y[s: s + W]
             if W < window:  # pad short clips with their own edge (masked out below by repetition)
@@ -471,7 +476,7 @@ def model_onset_frames() -> int:
 
 def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_mouth: int = 12,
         channels: int = 64, dilations: tuple[int, ...] = (1, 2, 4, 1, 2), dropout: float = 0.2,
-        realign: bool = True, log=print) -> dict:
+        norm: str = "mean", floor_db: float = 0.0, realign: bool = True, log=print) -> dict:
     """The whole recipe (see the module docstring); returns a summary dict."""
     import torch
 
@@ -493,11 +498,12 @@ def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_
     log(f"train clips {len(train_names)} ({sum(targets[k]['mouth'].shape[0] for k in train_names) / 25:.0f}s), "
         f"val clips {len(val_names)} ({', '.join(val_names)}); PCA {n_mouth} comps explain {basis['explained']:.3f}")
     cfg = AudioToMotionConfig(channels=channels, n_mouth=n_mouth, n_points=len(index), dilations=dilations,
-                              dropout=dropout)
+                              dropout=dropout, norm=norm, floor_db=floor_db)
     lags: dict[str, int] = {}
     lag_info: dict = {}
     if realign:
-        lag_file = cache / f"lags_seed{seed}_steps{steps}.json"
+        recipe = "" if (norm, floor_db) == ("mean", 0.0) else f"_{norm}_floor{floor_db:g}"
+        lag_file = cache / f"lags_seed{seed}_steps{steps}{recipe}.json"
         if lag_file.exists():
             lag_info = json.loads(lag_file.read_text())
             log(f"A/V lags from {lag_file}")
@@ -515,7 +521,8 @@ def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_
                "pca_explained": basis["explained"], "steps": steps, "seed": seed,
                "wall_s": time.time() - t_start, "n_params": sum(p.numel() for p in model.parameters())}
     meta = {"train_clips": ",".join(train_names), "val_clips": ",".join(val_names), "steps": str(steps),
-            "seed": str(seed), "lags": json.dumps(lags), "wall_s": f"{summary['wall_s']:.0f}"}
+            "seed": str(seed), "norm": norm, "floor_db": f"{floor_db:g}", "lags": json.dumps(lags),
+            "wall_s": f"{summary['wall_s']:.0f}"}
     save_pretrained(model, out / "audio_to_motion", meta)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     log(f"saved {out / 'audio_to_motion.safetensors'} ({summary['wall_s']:.0f}s total)")
@@ -531,6 +538,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-mouth", type=int, default=12)
     ap.add_argument("--channels", type=int, default=64)
+    ap.add_argument("--norm", choices=("mean", "meanvar"), default="mean",
+                    help="input normalisation of the log-mels (see AudioToMotionConfig.norm)")
+    ap.add_argument("--floor-db", type=float, default=0.0,
+                    help="level-relative log-mel floor, dB below the window's 99th percentile (0 = off)")
     ap.add_argument("--no-realign", action="store_true", help="skip the A/V offset re-alignment pass")
     ap.add_argument("--prepare-only", action="store_true", help="only track and cache the clips")
     a = ap.parse_args(argv)
@@ -544,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare(a.data, a.cache)
         return 0
     run(a.data, a.cache, a.out, steps=a.steps, seed=a.seed, n_mouth=a.n_mouth, channels=a.channels,
-        realign=not a.no_realign)
+        norm=a.norm, floor_db=a.floor_db, realign=not a.no_realign)
     return 0
 
 
