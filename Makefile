@@ -33,7 +33,9 @@ sysdeps:
 demo: $(STAMP)
 	$(BIN)/python scripts/make_demo_inputs.py out/demo_inputs
 	$(BIN)/talkinghead animate --source out/demo_inputs/portrait.png --driving out/demo_inputs/driving.mp4 -o out/demo.mp4
-	@echo "demo written to out/demo.mp4"
+	$(BIN)/talkinghead speak --source out/demo_inputs/portrait.png -o out/demo_speak.mp4 \
+	  --text "Hello. I am a painting, and today I can talk. Every video I make carries a watermark."
+	@echo "demo written to out/demo.mp4 (driven by a video) and out/demo_speak.mp4 (text to speech)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
