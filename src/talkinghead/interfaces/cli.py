@@ -10,14 +10,7 @@ from talkinghead.errors import TalkingHeadError
 from talkinghead.interfaces.quiet import filtered_stderr
 
 
-def _strength(v: str) -> float:
-    try:
-        x = float(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
-    if not 0.0 <= x <= 3.0:
-        raise argparse.ArgumentTypeError(f"strength must be in [0, 3], got {x}")
-    return x
+from talkinghead.interfaces.args import strength as _strength  # noqa: E402
 
 
 def _add_animate(sub) -> None:

@@ -10,24 +10,10 @@ from __future__ import annotations
 import argparse
 
 
-def _gain(v: str) -> float:
-    try:
-        x = float(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
-    if not 0.0 <= x <= 3.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 3], got {x}")
-    return x
+from talkinghead.interfaces.args import bounded_float
 
-
-def _blink_rate(v: str) -> float:
-    try:
-        x = float(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
-    if not 0.0 <= x <= 60.0:
-        raise argparse.ArgumentTypeError(f"blink rate must be in [0, 60] per minute, got {x}")
-    return x
+_gain = bounded_float(0.0, 3.0, "gain")
+_blink_rate = bounded_float(0.0, 60.0, "blink rate (per minute)")
 
 
 def add_speak(subparsers) -> argparse.ArgumentParser:

@@ -1,0 +1,23 @@
+"""Argument types shared by the subcommands (one-line argparse errors, exit code 2)."""
+from __future__ import annotations
+
+import argparse
+
+
+def bounded_float(lo: float, hi: float, what: str = "value"):
+    """An argparse ``type`` accepting a number in [lo, hi]."""
+
+    def parse(v: str) -> float:
+        try:
+            x = float(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
+        if not lo <= x <= hi:
+            raise argparse.ArgumentTypeError(f"{what} must be in [{lo:g}, {hi:g}], got {x}")
+        return x
+
+    parse.__name__ = what.replace(" ", "_")
+    return parse
+
+
+strength = bounded_float(0.0, 3.0, "strength")
