@@ -5,7 +5,8 @@
   at its own resolution (128 px for the bundled weights); its correction ``m * r`` is upsampled
   and added to the full-resolution warp, so the warp's detail is kept.
 * ``load_person(dir)``: a few-shot talking-head generator (:mod:`talkinghead.models.fewshot`)
-  personalised by ``talkinghead finetune``; it draws the face from the target landmarks alone.
+  personalised by ``talkinghead finetune``; it draws the face from the target landmarks alone,
+  and the face is blended into the warp render inside the face oval (:func:`blend_face`).
 * ``NeuralRenderer(kind="fewshot", model_dir=...)``: the meta-learnt few-shot model with K = 1:
   the source crop is embedded in ``prepare`` (no fine-tuning).
 
@@ -78,7 +79,11 @@ class NeuralRenderer:
                     self.embedder = load_model(Path(model_dir) / "embedder").to(self.device).eval()
             self.net = generator.to(self.device).eval()
             self.n = self.net.config.image_size
-            self.warp = None
+            from talkinghead.render.warp import WarpRenderer
+
+            # the generated face is blended into the warp render inside the face oval: hair,
+            # clothes and background stay the photo's own (the generator's are its weakest part)
+            self.warp = warp or WarpRenderer()
         self._e = None
 
     # -- Renderer protocol ----------------------------------------------------------------------------
@@ -95,7 +100,9 @@ class NeuralRenderer:
             self.warp.prepare(image, pts)
             self._src = to_tensor(_resize(image, n)).to(self.device)
             self._lm_src = to_tensor(landmark_image(small_pts, n)).to(self.device)
-        elif self.embedder is not None:  # K = 1: the embedding of the source crop (no fine-tuning)
+        else:
+            self.warp.prepare(image, pts)
+        if self.kind == "fewshot" and self.embedder is not None:  # K = 1: embed the source crop (no fine-tuning)
             with self.torch.inference_mode():
                 x = to_tensor(_resize(image, n)).to(self.device)
                 y = to_tensor(landmark_image(small_pts, n)).to(self.device)
@@ -113,7 +120,8 @@ class NeuralRenderer:
         with torch.inference_mode():
             out = self.net(lm, self._e) if self._e is not None else self.net(lm)
         img = (out[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        return cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_CUBIC) if self.n != self.size else img
+        img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_CUBIC) if self.n != self.size else img
+        return blend_face(self.warp.render(target, mouth, scene), img, tgt)
 
 
     def refine(self, warped: np.ndarray, target: np.ndarray, lm=None) -> np.ndarray:
@@ -129,6 +137,27 @@ class NeuralRenderer:
         if self.n != self.size:  # the correction is upsampled; the warp keeps its full-resolution detail
             d = cv2.resize(d, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
         return np.clip(warped.astype(np.float32) + 255.0 * d + 0.5, 0, 255).astype(np.uint8)
+
+
+def blend_face(base: np.ndarray, face: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``face`` inside the (slightly shrunk, feathered) face oval of ``points``, ``base`` outside;
+    the face's colour statistics are matched to ``base`` inside the oval first."""
+    from talkinghead.face.topology import FACE_OVAL
+
+    S = base.shape[0]
+    oval = np.asarray(points, np.float32)[FACE_OVAL, :2]
+    c = oval.mean(axis=0)
+    m = np.zeros((S, S), np.float32)
+    cv2.fillPoly(m, [np.round(c + 0.92 * (oval - c)).astype(np.int32)], 1.0, cv2.LINE_AA)
+    k = max(3, int(S * 0.04) | 1)
+    m = cv2.GaussianBlur(m, (0, 0), k / 2)[..., None]
+    inside = m[..., 0] > 0.5
+    f, b = face.astype(np.float32), base.astype(np.float32)
+    if inside.sum() > 16:
+        fm, fs = f[inside].mean(0), f[inside].std(0) + 1e-3
+        bm, bs = b[inside].mean(0), b[inside].std(0) + 1e-3
+        f = (f - fm) * (bs / fs) + bm
+    return np.clip(b * (1 - m) + f * m + 0.5, 0, 255).astype(np.uint8)
 
 
 def load_person(directory: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> NeuralRenderer:
