@@ -134,6 +134,14 @@ def _square_crop_matrix(cx: float, cy: float, side: float, size: int) -> np.ndar
     return np.array([[k, 0.0, (size - 1) / 2 - k * cx], [0.0, k, (size - 1) / 2 - k * cy]])
 
 
+def _crop_around(rgb: np.ndarray, box, enlarge: float) -> tuple[np.ndarray, np.ndarray]:
+    """(M, crop): a square ``_CROP_SIZE`` crop of side ``enlarge * max(box w, h)`` centred on ``box``."""
+    x0, y0, x1, y1 = box[:4]
+    side = enlarge * max(x1 - x0, y1 - y0, 4.0)
+    M = _square_crop_matrix(0.5 * (x0 + x1), 0.5 * (y0 + y1), side, _CROP_SIZE)
+    return M, crop_image(rgb, CropTransform(M, _CROP_SIZE))
+
+
 def _map_back(points: np.ndarray, M: np.ndarray) -> np.ndarray:
     """Crop-space points (N, 3) -> image px through the inverse of the scale+translation ``M``."""
     k = M[0, 0]
@@ -277,10 +285,7 @@ class FaceMesh(_Closing):
     def mesh_in_box(self, rgb: np.ndarray, box: tuple[float, ...], enlarge: float = _CROP_ENLARGE,
                     score: float = 1.0) -> FaceLandmarks | None:
         """Run the (static) mesh on a square crop of side ``enlarge * max(box w, h)`` around ``box``."""
-        x0, y0, x1, y1 = box[:4]
-        side = enlarge * max(x1 - x0, y1 - y0, 4.0)
-        M = _square_crop_matrix(0.5 * (x0 + x1), 0.5 * (y0 + y1), side, _CROP_SIZE)
-        crop = crop_image(rgb, CropTransform(M, _CROP_SIZE))
+        M, crop = _crop_around(rgb, box, enlarge)
         if self._crop_mesh is None:
             self._crop_mesh = _Graph(_mp().solutions.face_mesh.FaceMesh,
                 static_image_mode=True, max_num_faces=1, refine_landmarks=True,
@@ -353,10 +358,7 @@ class TrackingFaceMesh(_Closing):
 
     def _track_crop(self, rgb: np.ndarray) -> FaceLandmarks | None:
         """Tracking-mode mesh on a crop centred on the previous face (size-normalised)."""
-        x0, y0, x1, y1 = self._prev.bbox()
-        side = _TRACK_ENLARGE * max(x1 - x0, y1 - y0, 4.0)
-        M = _square_crop_matrix(0.5 * (x0 + x1), 0.5 * (y0 + y1), side, _CROP_SIZE)
-        crop = crop_image(rgb, CropTransform(M, _CROP_SIZE))
+        M, crop = _crop_around(rgb, self._prev.bbox(), _TRACK_ENLARGE)
         if self._crop is None:
             self._crop = _Graph(_mp().solutions.face_mesh.FaceMesh,
                 static_image_mode=False, max_num_faces=1, refine_landmarks=True,
