@@ -254,6 +254,18 @@ def test_speak_text_end_to_end(tmp_path, face_image, capsys):
     # the mouth region changes over the clip (it talks), the background does not
     f = np.stack(frames).astype(np.float32)
     assert f.std(0).max() > 20
+    # provenance: the output is watermarked and C2PA-signed like every other output
+    from talkinghead.provenance.verify import verify_file
+
+    rep = verify_file(out)
+    assert rep.ok, rep.describe()
+
+
+def test_speak_sign_args_must_pair(tmp_path, face_image, capsys):
+    out = tmp_path / "o.mp4"
+    assert _cli(["speak", "--source", face_image, "--text", "hi", "-o", str(out), "--sign-key", face_image]) == 2
+    assert "--sign-cert and --sign-key must be given together" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_bad_inputs_one_line_errors(tmp_path, face_image, capsys):

@@ -129,8 +129,14 @@ class SpeakConfig(StrictConfig):
     """Audio-to-motion weights (path to <stem>.safetensors with <stem>.json); None = bundled."""
     max_output_side: int = 1920
     crf: int = 18
+    label: bool = False
+    """Draw a visible "AI-generated" mark (the invisible watermark and C2PA credentials are always on)."""
+    sign_cert: str | None = None
+    """PEM certificate chain for the C2PA signature (default: a local identity created on first use)."""
+    sign_key: str | None = None
 
     def __post_init__(self) -> None:
+        self._check_literals()
         if self.size not in (128, 256, 384, 512):
             raise ConfigError(None, f"size must be 256 or 512 (128/384 also allowed), got {self.size}")
         if self.face_index is not None and self.face_index < 0:

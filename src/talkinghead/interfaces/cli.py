@@ -53,20 +53,27 @@ def _add_provenance_args(p) -> None:
     g.add_argument("--sign-key", default=None, help="PEM private key for the C2PA signature")
 
 
+def check_sign_args(a) -> None:
+    """--sign-cert and --sign-key come together and must be readable files."""
+    from talkinghead.errors import ConfigError
+    from talkinghead.io.atomic import check_input_file
+
+    if (a.sign_cert is None) != (a.sign_key is None):
+        raise ConfigError(None, "--sign-cert and --sign-key must be given together")
+    for f in (a.sign_cert, a.sign_key):
+        if f is not None:
+            check_input_file(f)
+
+
 def _cmd_animate(a) -> int:
     from talkinghead.config import AnimateConfig, MotionStrength
-    from talkinghead.errors import ConfigError
     from talkinghead.io.atomic import check_input_file, probe_writable
     from talkinghead.pipelines.animate import AnimatePipeline
 
     check_input_file(a.source)
     check_input_file(a.driving)
     probe_writable(a.output, {".mp4", ".m4v", ".mov"})
-    if (a.sign_cert is None) != (a.sign_key is None):
-        raise ConfigError(None, "--sign-cert and --sign-key must be given together")
-    for f in (a.sign_cert, a.sign_key):
-        if f is not None:
-            check_input_file(f)
+    check_sign_args(a)
     cfg = AnimateConfig(size=a.size, relative=a.relative, reference=a.reference, mode=a.mode,
                         face_index=a.face_index, mouth_interior=a.mouth_interior, crf=a.crf,
                         label=a.label, sign_cert=a.sign_cert, sign_key=a.sign_key,

@@ -111,9 +111,10 @@ def _cmd_live(a) -> int:
     from talkinghead.io.atomic import check_input_file
     from talkinghead.pipelines.live import FileSink, LiveOptions, MjpegSink, RawSink, run_live
 
+    from talkinghead.interfaces.cli import check_sign_args
+
     check_input_file(a.source)
-    if (a.sign_cert is None) != (a.sign_key is None):
-        raise ConfigError(None, "--sign-cert and --sign-key must be given together")
+    check_sign_args(a)
     cfg = AnimateConfig(size=a.size, relative=a.relative, mouth_interior=a.mouth_interior, label=a.label,
                         sign_cert=a.sign_cert, sign_key=a.sign_key,
                         strength=MotionStrength(pose=a.pose, expression=a.expression, eyes=a.eyes, mouth=a.mouth))

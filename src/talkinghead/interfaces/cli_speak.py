@@ -43,9 +43,10 @@ def add_speak(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="audio-to-motion weights (.safetensors with its .json); default: bundled")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (0-51, lower is better)")
-    from talkinghead.interfaces.cli import _add_renderer_args
+    from talkinghead.interfaces.cli import _add_provenance_args, _add_renderer_args
 
     _add_renderer_args(p)
+    _add_provenance_args(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_speak)
     return p
@@ -66,10 +67,14 @@ def _cmd_speak(a) -> int:
     if a.audio is not None:
         check_input_file(a.audio)
     probe_writable(a.output, VIDEO_EXTENSIONS)
+    from talkinghead.interfaces.cli import check_sign_args
+
+    check_sign_args(a)
     cfg = SpeakConfig(size=a.size, face_index=a.face_index, voice=a.voice, rate=a.rate, blink_rate=a.blink_rate,
                       head_motion=a.head_motion, expression=a.expression, mouth=a.mouth, still=a.still,
                       visemes=a.visemes, seed=a.seed, model=a.model, crf=a.crf,
-                      renderer=a.renderer, person=a.person)
+                      renderer=a.renderer, person=a.person, label=a.label, sign_cert=a.sign_cert,
+                      sign_key=a.sign_key)
     res = SpeakPipeline(cfg)(a.source, audio=a.audio, text=a.text, output=a.output, transcript=a.transcript,
                              progress=not a.quiet)
     print(f"wrote {res.output} ({res.n_frames} frames at {res.fps:.0f} fps, {res.duration:.2f} s of audio)")
