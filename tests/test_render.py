@@ -289,3 +289,33 @@ def test_speed(face, size: int) -> None:
     print(f"\nWarpRenderer {size}px: prepare {1e3 * (t1 - t0):.1f} ms, render {1e3 * dt:.2f} ms/frame")
     assert out.shape == (size, size, 3)
     assert dt < 0.5  # generous: CI machines vary; the real budget is ~8 ms (256) / ~20 ms (512)
+
+
+def test_teeth_for_illegible_lips(face) -> None:
+    """Red lips on skin: no teeth needed. Lips the colour of the skin (a statue): teeth are drawn
+    under the upper lip when the mouth opens, so the opening reads as one (brighter band at the top)."""
+    from talkinghead.render.mouth import MouthFiller
+
+    img, pts = face
+    f = MouthFiller()
+    f.prepare(img, pts)
+    assert f.teeth_need < 0.2, f.teeth_need
+    statue = img.copy()
+    lips = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillPoly(lips, [np.round(pts[topo.OUTER_LIPS]).astype(np.int32)], 1)
+    statue[lips > 0] = (215, 170, 140)  # the skin colour of draw_face
+    g = MouthFiller()
+    g.prepare(statue, pts)
+    assert g.teeth_need > 0.8, g.teeth_need
+    mw = np.linalg.norm(pts[61] - pts[291])
+    target = _jaw_drop(pts, 0.2 * mw)
+    inner = _inner_mask(target)
+    driver = draw_face(target, interior=(15, 10, 10))  # a dark driver interior
+    outs = []
+    for boost in (0.0, 1.0):
+        r = _renderer(statue, pts)
+        r.mouth.teeth_boost = boost
+        outs.append(r.render(target, MouthSource(driver, target)).astype(float))
+    ys = np.nonzero(inner)[0]
+    top = inner & (np.arange(inner.shape[0])[:, None] < ys.min() + 0.35 * (ys.max() - ys.min()))
+    assert outs[1][top].mean() > outs[0][top].mean() + 15, (outs[0][top].mean(), outs[1][top].mean())

@@ -54,6 +54,15 @@ def _lip_stats(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.nd
     return px.mean(0), px.std(0) + 1e-3
 
 
+def _ring_mean(image: np.ndarray, points: np.ndarray, part: list[int]) -> np.ndarray:
+    """Mean LAB of one half of the lip ring (``part`` indexes the ring, e.g. ``_LOWER``)."""
+    poly = np.concatenate([points[[topo.OUTER_LIPS[i] for i in part]], points[[topo.INNER_LIPS[i] for i in part[::-1]]]])
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+    px = _lab(image)[mask > 0]
+    return px.mean(0) if len(px) else np.array([50.0, 20.0, 10.0], np.float32)
+
+
 def _smoothstep(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
     t = np.clip((np.asarray(x, np.float32) - lo) / max(hi - lo, 1e-6), 0, 1)
     return t * t * (3 - 2 * t)
@@ -66,18 +75,24 @@ class MouthFiller:
     rim_width = 0.15  # its fall-off distance, as a fraction of the lip gap
     recolour = 0.8  # driver interior: weight of the source palette's lightness (0 = colour transfer only)
     recolour_hue = 0.8  # ... and of its hue
+    teeth_boost = 1.0  # upper teeth drawn over the driver interior for sources with illegible lips (0 = off)
 
     def prepare(self, image: np.ndarray, points: np.ndarray) -> None:
         """Source lip-ring statistics and the synthetic interior's colours (teeth, cavity, lip shadow)."""
         self.size = image.shape[0]
         self.gap = opening(points)
         self.lip_mean, self.lip_std = _lip_stats(image, points)
+        # Lip legibility: an opening reads as one (to a viewer, and to a face tracker) by the lips framing
+        # it. Where the upper lip is hidden (a moustache: upper ring much darker than the lower) or the
+        # lips barely differ from the skin (statues, faded paintings) a dark gap between them reads as a
+        # crease or as more moustache; upper teeth under the upper lip make it read as an open mouth.
+        upper, lower = _ring_mean(image, points, _UPPER), _ring_mean(image, points, _LOWER)
+        hidden = float(_smoothstep(1 - upper[0] / max(lower[0], 1.0), 0.25, 0.4))
+        faint = 1 - float(_smoothstep(np.linalg.norm(lower - self._skin(image, points)), 20, 30))
+        self.teeth_need = max(hidden, faint)
         L, a, b = self.lip_mean
         chroma = float(np.clip(np.hypot(a, b) / 15.0, 0, 1))
-        r = max(1, self.size // 80)
-        cheeks = [_lab(image[max(int(y) - r, 0):int(y) + r + 1, max(int(x) - r, 0):int(x) + r + 1]).reshape(-1, 3)
-                  for x, y in points[[50, 280, 101, 330]]]
-        skin_l = float(np.median(np.concatenate(cheeks)[:, 0]))
+        skin_l = float(self._skin(image, points)[0])
         teeth = np.array([np.clip(1.05 * skin_l + 8, 55, 92), 0.1 * a, 0.25 * b + 4 * chroma])
         if self.gap > 0.12:  # source shows its own teeth: take their colour (brightest interior pixels)
             x0, y0 = np.maximum(np.floor(points[topo.INNER_LIPS].min(0)).astype(int), 0)
@@ -91,6 +106,13 @@ class MouthFiller:
         lab = np.array([teeth, [0.15 * L, 0.35 * a, 0.25 * b], [0.4 * L, 0.6 * a, 0.5 * b],
                         [0.65 * L, 0.9 * a + 4, 0.5 * b]], np.float32)
         self.teeth, self.cavity, self.lip_dark, self.tongue = _rgb(lab[None])[0]
+
+    def _skin(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Median LAB of small cheek patches."""
+        r = max(1, image.shape[0] // 80)
+        cheeks = [_lab(image[max(int(y) - r, 0):int(y) + r + 1, max(int(x) - r, 0):int(x) + r + 1]).reshape(-1, 3)
+                  for x, y in points[[50, 280, 101, 330]]]
+        return np.median(np.concatenate(cheeks), 0)
 
     def fill(self, out: np.ndarray, target: np.ndarray, mouth: MouthSource | None = None) -> None:
         """Composite a mouth interior into ``out`` (S, S, 3) uint8 in place where the target mouth opens."""
@@ -115,6 +137,8 @@ class MouthFiller:
         poly = np.round((target[topo.INNER_LIPS] - (x0, y0)) * 16).astype(np.int32)
         cv2.fillPoly(mask, [poly], 255, cv2.LINE_AA, shift=4)
         patch = patch * self._rim_shade(mask, gap * mw)[..., None]
+        if use_driver and self.teeth_boost * self.teeth_need > 0:
+            patch = self._upper_teeth(patch, box, target, gap)
         mask = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(0.5, mw / 90))
         m = (alpha * mask)[..., None]
         region = out[y0:y1, x0:x1].astype(np.float32)
@@ -172,6 +196,44 @@ class MouthFiller:
         lab[..., 0] += self.recolour * (pal[..., 0] - lab[..., 0])
         lab[..., 1:] += self.recolour_hue * (pal[..., 1:] - lab[..., 1:])
         return _rgb(lab)
+
+    def _frame(self, box: tuple[int, int, int, int], target: np.ndarray):
+        """Mouth-aligned coordinates over ``box``: along (X) and down (Y) the mouth from its centre,
+        the upper/lower inner-lip curves yu(X), yl(X), and the half-width hw."""
+        x0, y0, x1, y1 = box
+        cl, cr = target[78].astype(np.float64), target[308].astype(np.float64)
+        mid, hw = (cl + cr) / 2, max(np.linalg.norm(cr - cl) / 2, 1.0)
+        e = (cr - cl) / (2 * hw)
+        n = np.array([-e[1], e[0]])
+        rel = target[topo.INNER_LIPS] - mid
+        ix, iy = rel @ e, rel @ n
+        curves = []
+        for part in (_UPPER, _LOWER):
+            o = np.argsort(ix[part])
+            curves.append((ix[part][o], iy[part][o]))
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        X = (xx - mid[0]) * e[0] + (yy - mid[1]) * e[1]
+        Y = (xx - mid[0]) * n[0] + (yy - mid[1]) * n[1]
+        yu, yl = (np.interp(X, cx, cy).astype(np.float32) for cx, cy in curves)
+        return X, Y, yu, yl, hw
+
+    def _upper_teeth(self, patch: np.ndarray, box: tuple[int, int, int, int], target: np.ndarray,
+                     gap: float) -> np.ndarray:
+        """Upper teeth (source colours, faint seams) under the upper inner lip of a driver interior,
+        fading in over small openings."""
+        X, Y, yu, yl, hw = self._frame(box, target)
+        g = np.maximum(yl - yu, 0.5)
+        du = Y - yu
+        xn = np.clip(np.abs(X) / hw, 0, 1)
+        arch = np.sqrt(np.clip(1 - (X / (0.8 * hw)) ** 2, 0, 1))
+        th = np.minimum(0.4 * g, 0.25 * hw) * arch
+        a = (self.teeth_boost * self.teeth_need * _smoothstep(gap, 0.02, 0.07)) * np.clip(th - du + 0.5, 0, 1) * (arch > 0)
+        tooth_w = 0.22 * hw
+        seams = 1 - 0.15 * np.exp(-((np.abs(X) + 0.5 * tooth_w) % tooth_w - 0.5 * tooth_w) ** 2 / (0.03 * hw) ** 2)
+        edge = 0.8 + 0.2 * np.clip(du / np.maximum(th, 1), 0, 1) * np.clip((th - du) / np.maximum(0.3 * th, 0.5), 0, 1)
+        shade = ((1 - 0.4 * xn ** 2) * seams * edge)[..., None]
+        col = patch.astype(np.float32)
+        return col + a[..., None] * (0.92 * self.teeth * shade - col)
 
     def _synth_patch(self, box: tuple[int, int, int, int], target: np.ndarray) -> np.ndarray:
         """A drawn interior in the target's mouth frame: cavity gradient, upper and lower teeth."""
