@@ -476,7 +476,8 @@ def model_onset_frames() -> int:
 
 def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_mouth: int = 12,
         channels: int = 64, dilations: tuple[int, ...] = (1, 2, 4, 1, 2), dropout: float = 0.2,
-        norm: str = "mean", floor_db: float = 0.0, realign: bool = True, log=print) -> dict:
+        norm: str = "mean", floor_db: float = 0.0, realign: bool = True, lags_file: Path | None = None,
+        log=print) -> dict:
     """The whole recipe (see the module docstring); returns a summary dict."""
     import torch
 
@@ -503,7 +504,9 @@ def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_
     lag_info: dict = {}
     if realign:
         recipe = "" if (norm, floor_db) == ("mean", 0.0) else f"_{norm}_floor{floor_db:g}"
-        lag_file = cache / f"lags_seed{seed}_steps{steps}{recipe}.json"
+        if tuple(dilations) != (1, 2, 4, 1, 2):
+            recipe += "_dil" + "-".join(str(d) for d in dilations)
+        lag_file = Path(lags_file) if lags_file else cache / f"lags_seed{seed}_steps{steps}{recipe}.json"
         if lag_file.exists():
             lag_info = json.loads(lag_file.read_text())
             log(f"A/V lags from {lag_file}")
@@ -542,6 +545,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="input normalisation of the log-mels (see AudioToMotionConfig.norm)")
     ap.add_argument("--floor-db", type=float, default=0.0,
                     help="level-relative log-mel floor, dB below the window's 99th percentile (0 = off)")
+    ap.add_argument("--dilations", default="1,2,4,1,2",
+                    help="comma-separated dilations of the residual blocks (kernel 3; receptive field "
+                         "+/- (1 + sum) output frames)")
+    ap.add_argument("--lags", type=Path, default=None,
+                    help="A/V offsets of the training clips from this JSON (written by an earlier run) "
+                         "instead of the cached/estimated ones of this recipe")
     ap.add_argument("--no-realign", action="store_true", help="skip the A/V offset re-alignment pass")
     ap.add_argument("--prepare-only", action="store_true", help="only track and cache the clips")
     a = ap.parse_args(argv)
@@ -555,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         prepare(a.data, a.cache)
         return 0
     run(a.data, a.cache, a.out, steps=a.steps, seed=a.seed, n_mouth=a.n_mouth, channels=a.channels,
-        norm=a.norm, floor_db=a.floor_db, realign=not a.no_realign)
+        norm=a.norm, floor_db=a.floor_db, realign=not a.no_realign,
+        dilations=tuple(int(d) for d in a.dilations.split(",")), lags_file=a.lags)
     return 0
 
 
