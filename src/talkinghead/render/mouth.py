@@ -237,21 +237,7 @@ class MouthFiller:
 
     def _synth_patch(self, box: tuple[int, int, int, int], target: np.ndarray) -> np.ndarray:
         """A drawn interior in the target's mouth frame: cavity gradient, upper and lower teeth."""
-        x0, y0, x1, y1 = box
-        cl, cr = target[78].astype(np.float64), target[308].astype(np.float64)
-        mid, hw = (cl + cr) / 2, max(np.linalg.norm(cr - cl) / 2, 1.0)
-        e = (cr - cl) / (2 * hw)
-        n = np.array([-e[1], e[0]])  # "down" across the mouth
-        rel = target[topo.INNER_LIPS] - mid
-        ix, iy = rel @ e, rel @ n
-        curves = []
-        for part in (_UPPER, _LOWER):
-            o = np.argsort(ix[part])
-            curves.append((ix[part][o], iy[part][o]))
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        X = (xx - mid[0]) * e[0] + (yy - mid[1]) * e[1]
-        Y = (xx - mid[0]) * n[0] + (yy - mid[1]) * n[1]
-        yu, yl = (np.interp(X, cx, cy).astype(np.float32) for cx, cy in curves)
+        X, Y, yu, yl, hw = self._frame(box, target)
         gap = np.maximum(yl - yu, 0.5)
         du, dl = Y - yu, yl - Y
         xn = np.clip(np.abs(X) / hw, 0, 1)
