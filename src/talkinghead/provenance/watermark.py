@@ -6,6 +6,10 @@ transform in ``benchmarks/bench_watermark.py``):
 * One ``TILE`` x ``TILE`` (256 px) spectrum carries 1 *sync* pattern and 210 +-1 coded symbols
   (:mod:`wm_payload`) on disjoint pseudo-random bins, both keyed by a fixed seed: 40 % of the
   luma bins and 60 % of the Cb bins go to the sync (presence is decided on the sync alone).
+  Small frames (short side < ``small_side``, 448 px) use a variant that gives *all* the Cb bins
+  to the sync (payload on luma only): after 0.5x they hold barely one period, and the sync needs
+  all the low Cb power (found after 0.5x + CRF 28 on 200-300 px outputs: ~60 % -> ~95 %). The
+  detector tries both variants on the same residuals and keeps the better.
 * Each channel gets the bins of its own band (axes excluded: host edges pile up there): luma the
   mid band ``band_y`` (12-56 cycles/tile, 0.05-0.22 cycles/px), Cb (blue-yellow chroma) the low
   band ``band_c`` (3-14 cycles/tile, 0.01-0.055 cycles/px), which gets most of the power.
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -99,7 +103,24 @@ class WatermarkScheme:
         (((0, 99, 1.0),), ((0, 99, 1.0),)),  # both
     )
     scale_range: tuple[float, float] = (0.3, 2.0)
+    # frames whose short side is below small_side are marked with sync_bins = small_sync_bins
+    # (None: no variant); the detector tries both
+    small_side: int = 448
+    small_sync_bins: tuple[float, float] | None = (0.4, 1.0)
     _cache: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
+
+    def variant(self) -> WatermarkScheme | None:
+        """The small-frame variant of this scheme (None when there is none)."""
+        if self.small_sync_bins is None:
+            return None
+        if "variant" not in self._cache:
+            self._cache["variant"] = replace(self, sync_bins=self.small_sync_bins, small_sync_bins=None, _cache={})
+        return self._cache["variant"]
+
+    def for_size(self, h: int, w: int) -> WatermarkScheme:
+        """The scheme a frame of ``h`` x ``w`` px is marked with."""
+        v = self.variant()
+        return v if v is not None and min(h, w) < self.small_side else self
 
     # patterns --------------------------------------------------------------------------------
     def masks(self) -> tuple[np.ndarray, np.ndarray]:
@@ -219,11 +240,18 @@ class Watermarker:
     def __init__(self, payload: WatermarkPayload, scheme: WatermarkScheme = DEFAULT_SCHEME):
         self.payload = payload
         self.scheme = scheme
-        wy, wc = scheme.tile_pattern(payload.to_bits())
-        # RGB offsets of luma wy plus Cb wc (Y and Cr unchanged by wc): dR = wy,
-        # dG = wy - 0.344 wc, dB = wy + 1.772 wc
-        self._tile = np.dstack((wy, wy - np.float32(0.344136) * wc, wy + np.float32(1.772) * wc))
+        self._tiles: dict[int, np.ndarray] = {}
         self._tiled: dict[tuple[int, int], np.ndarray] = {}
+
+    def _tile(self, scheme: WatermarkScheme) -> np.ndarray:
+        t = self._tiles.get(id(scheme))
+        if t is None:
+            wy, wc = scheme.tile_pattern(self.payload.to_bits())
+            # RGB offsets of luma wy plus Cb wc (Y and Cr unchanged by wc): dR = wy,
+            # dG = wy - 0.344 wc, dB = wy + 1.772 wc
+            t = np.dstack((wy, wy - np.float32(0.344136) * wc, wy + np.float32(1.772) * wc))
+            self._tiles[id(scheme)] = t
+        return t
 
     def _pattern(self, h: int, w: int) -> np.ndarray:
         key = (h, w)
@@ -231,7 +259,8 @@ class Watermarker:
         if pat is None:
             T = self.scheme.tile
             reps = (-(-h // T), -(-w // T), 1)
-            pat = np.ascontiguousarray(np.tile(self._tile, reps)[:h, :w])
+            tile = self._tile(self.scheme.for_size(h, w))
+            pat = np.ascontiguousarray(np.tile(tile, reps)[:h, :w])
             if len(self._tiled) > 8:
                 self._tiled.clear()
             self._tiled[key] = pat
@@ -554,6 +583,20 @@ def detect_watermark(
     rs = _accumulate(frame_list, scheme)
     if max(float(np.abs(r).max()) for r in rs) < 1e-3:  # flat input: nothing to analyse
         return WatermarkResult(found=False, confidence=0.0, payload=None, score=0.0)
+    # the mark may come from either variant (the marked frame's size is unknown after a resize):
+    # keep a found one with a payload, else a found one, else the higher score
+    out: WatermarkResult | None = None
+    for sch in (scheme, scheme.variant()):
+        if sch is None:
+            continue
+        r = _detect_in(rs, sch)
+        if out is None or (r.found, r.payload is not None, r.score) > (out.found, out.payload is not None, out.score):
+            out = r
+    assert out is not None
+    return out
+
+
+def _detect_in(rs: list[np.ndarray], scheme: WatermarkScheme) -> WatermarkResult:
     best = _analyse(rs, scheme)
     payload = WatermarkPayload.from_bits(best.soft)
     # the filter that wins the sync (often Cb alone) need not carry the payload best: try the
