@@ -51,11 +51,9 @@ class AnimatePipeline:
 
     def __init__(self, config: AnimateConfig | None = None, renderer=None, notify=None):
         self.config = config or AnimateConfig()
-        self.renderer = renderer
-        if renderer is None and (self.config.renderer != "warp" or self.config.person is not None):
-            from talkinghead.pipelines.renderers import make_renderer
+        from talkinghead.pipelines.renderers import renderer_for
 
-            self.renderer = make_renderer(self.config.renderer, self.config.person)
+        self.renderer = renderer if renderer is not None else renderer_for(self.config)
         # notices for the user (e.g. "no face found; using object mode"); stderr by default
         self.notify = notify or (lambda *a, **k: print(*a, file=sys.stderr))
 

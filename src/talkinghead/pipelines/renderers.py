@@ -32,3 +32,11 @@ def make_renderer(renderer: str = "warp", person: str | None = None):
 
         return NeuralRenderer("refiner")
     raise ConfigError(None, f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
+
+
+def renderer_for(config):
+    """The renderer a pipeline config asks for, or None for the default warp renderer (which the
+    render loop creates itself)."""
+    if config.renderer == "warp" and config.person is None:
+        return None
+    return make_renderer(config.renderer, config.person)

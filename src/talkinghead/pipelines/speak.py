@@ -72,11 +72,9 @@ class SpeakPipeline:
     def __init__(self, config: SpeakConfig | None = None, model=None, renderer=None):
         self.config = config or SpeakConfig()
         self._model = model
-        self.renderer = renderer
-        if renderer is None and (self.config.renderer != "warp" or self.config.person is not None):
-            from talkinghead.pipelines.renderers import make_renderer
+        from talkinghead.pipelines.renderers import renderer_for
 
-            self.renderer = make_renderer(self.config.renderer, self.config.person)
+        self.renderer = renderer if renderer is not None else renderer_for(self.config)
 
     @property
     def model(self):

@@ -96,13 +96,11 @@ class NeuralRenderer:
         pts = np.asarray(points, np.float32)[:, :2]
         n = self.n
         small_pts = _scale_points(pts, self.size, n)
+        self.warp.prepare(image, pts)  # both kinds build on the warp render
         if self.kind == "refiner":
-            self.warp.prepare(image, pts)
             self._src = to_tensor(_resize(image, n)).to(self.device)
             self._lm_src = to_tensor(landmark_image(small_pts, n)).to(self.device)
-        else:
-            self.warp.prepare(image, pts)
-        if self.kind == "fewshot" and self.embedder is not None:  # K = 1: embed the source crop (no fine-tuning)
+        elif self.embedder is not None:  # K = 1: embed the source crop (no fine-tuning)
             with self.torch.inference_mode():
                 x = to_tensor(_resize(image, n)).to(self.device)
                 y = to_tensor(landmark_image(small_pts, n)).to(self.device)
