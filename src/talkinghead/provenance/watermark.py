@@ -467,8 +467,9 @@ def _ringw(segs, scheme: WatermarkScheme) -> np.ndarray | float:
     return scheme._cache[key]
 
 
-def _fold_at(rs: list[np.ndarray], period: float, scheme: WatermarkScheme) -> _Fold:
-    """Resample so the period is one tile, fold modulo the tile, whiten, correlate with the sync."""
+def _fold_spectra(rs: list[np.ndarray], period: float, scheme: WatermarkScheme) -> list[np.ndarray]:
+    """Per channel: resample so the period is one tile, fold modulo the tile, whiten. Depends on
+    the tile and the bands only, so both variants of a scheme share it."""
     T = scheme.tile
     s = T / period
     Fs = []
@@ -487,6 +488,11 @@ def _fold_at(rs: list[np.ndarray], period: float, scheme: WatermarkScheme) -> _F
             r = np.pad(r, ((0, ph), (0, pw)))
         fold = r.reshape(r.shape[0] // T, T, r.shape[1] // T, T).sum(axis=(0, 2))
         Fs.append(_whiten(np.fft.fft2(fold), band))
+    return Fs
+
+
+def _fold_at(Fs: list[np.ndarray], period: float, scheme: WatermarkScheme) -> _Fold:
+    """Correlate the folded, whitened spectra (:func:`_fold_spectra`) with the sync."""
     key = "sync_conj"
     if key not in scheme._cache:
         S = scheme._codebook()["S"]
@@ -506,11 +512,10 @@ def _fold_at(rs: list[np.ndarray], period: float, scheme: WatermarkScheme) -> _F
         iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
         z = (float(c[iy, ix]) - float(c.mean())) / _noise_std(F, (int(iy), int(ix)), scheme)
         if best is None or z > best.z:
-            best = _Fold(z, (int(iy), int(ix)), period / T, F)
+            best = _Fold(z, (int(iy), int(ix)), period / scheme.tile, F)
     assert best is not None
     best.others = [F for F in combos if F is not best.F]
     best.chans = Fs
-    assert best is not None
     return best
 
 
@@ -521,20 +526,28 @@ def _decode_symbols(f: _Fold, scheme: WatermarkScheme) -> np.ndarray:
     return proj[:N_CODED] / noise
 
 
-def _analyse(rs: list[np.ndarray], scheme: WatermarkScheme) -> _Fold:
+def _candidate_periods(rs: list[np.ndarray], scheme: WatermarkScheme) -> list[float]:
+    """1x, 0.5x and the comb's periods (each refined +-0.9 %), without repeats."""
     T = scheme.tile
     periods = [float(T), T / 2.0]
     for p in _comb_periods(rs[0] if len(rs) == 1 else rs[0] + rs[1], scheme):
         for d in (-0.009, -0.0045, 0.0, 0.0045, 0.009):
             periods.append(p * (1 + d))
-    best: _Fold | None = None
-    seen: set[float] = set()
+    out, seen = [], set()
     for p in periods:
-        key = round(p, 3)
-        if key in seen:
-            continue
-        seen.add(key)
-        f = _fold_at(rs, p, scheme)
+        if round(p, 3) not in seen:
+            seen.add(round(p, 3))
+            out.append(p)
+    return out
+
+
+def _analyse(rs: list[np.ndarray], scheme: WatermarkScheme, periods: list[float], spectra: dict) -> _Fold:
+    """The best sync fold over ``periods``; ``spectra`` memoises :func:`_fold_spectra` per period."""
+    best: _Fold | None = None
+    for p in periods:
+        if p not in spectra:
+            spectra[p] = _fold_spectra(rs, p, scheme)
+        f = _fold_at(spectra[p], p, scheme)
         if best is None or f.z > best.z:
             best = f
     assert best is not None
@@ -585,29 +598,36 @@ def detect_watermark(
         return WatermarkResult(found=False, confidence=0.0, payload=None, score=0.0)
     # the mark may come from either variant (the marked frame's size is unknown after a resize):
     # keep a found one with a payload, else a found one, else the higher score
+    # the variants differ only in the sync/message split: periods and folded spectra are shared
+    periods, spectra = _candidate_periods(rs, scheme), {}
     out: WatermarkResult | None = None
     for sch in (scheme, scheme.variant()):
         if sch is None:
             continue
-        r = _detect_in(rs, sch)
+        r = _detect_in(rs, sch, periods, spectra)
         if out is None or (r.found, r.payload is not None, r.score) > (out.found, out.payload is not None, out.score):
             out = r
     assert out is not None
     return out
 
 
-def _detect_in(rs: list[np.ndarray], scheme: WatermarkScheme) -> WatermarkResult:
-    best = _analyse(rs, scheme)
+def _fallback_spectra(best: _Fold, scheme: WatermarkScheme) -> Iterable[np.ndarray]:
+    yield _snr_combined(best, scheme)  # computed only when the winning filter's decode failed
+    yield from best.others
+
+
+def _detect_in(rs: list[np.ndarray], scheme: WatermarkScheme, periods: list[float], spectra: dict) -> WatermarkResult:
+    best = _analyse(rs, scheme, periods, spectra)
     payload = WatermarkPayload.from_bits(best.soft)
     # the filter that wins the sync (often Cb alone) need not carry the payload best: try the
     # others at the same alignment (the CRC picks; 3 tries cost a factor 3 in CRC false accepts)
-    for F in [_snr_combined(best, scheme)] + best.others:
-        if payload is not None:
-            break
-        soft = _decode_symbols(_Fold(best.z, best.shift, best.scale, F), scheme)
-        payload = WatermarkPayload.from_bits(soft)
-        if payload is not None:
-            best.soft = soft
+    if payload is None:
+        for F in _fallback_spectra(best, scheme):
+            soft = _decode_symbols(_Fold(best.z, best.shift, best.scale, F), scheme)
+            payload = WatermarkPayload.from_bits(soft)
+            if payload is not None:
+                best.soft = soft
+                break
     margin = float(np.mean(np.abs(best.soft)))  # about 0.8 on noise, grows with the mark
     # rough false-alarm estimate: max of (positions x candidate periods) Gaussian samples
     n_hyp = scheme.tile**2 * 20
