@@ -64,9 +64,15 @@ _CB = np.array([-0.168736, -0.331264, 0.5], np.float32)
 # -- the scheme ------------------------------------------------------------------------------------
 
 
+def _radius(T: int) -> np.ndarray:
+    """(T, T) radial frequency of each FFT bin, in cycles per tile."""
+    f = np.fft.fftfreq(T) * T
+    return np.hypot(f[:, None], f[None, :])
+
+
 def _ring(T: int, band: tuple[float, float]) -> np.ndarray:
     f = np.fft.fftfreq(T) * T
-    r = np.hypot(f[:, None], f[None, :])
+    r = _radius(T)
     off_axes = (np.abs(f)[:, None] > 1.5) & (np.abs(f)[None, :] > 1.5)  # host edges pile up on the axes
     return (r >= band[0]) & (r <= band[1]) & off_axes
 
@@ -438,8 +444,7 @@ def _noise_std(F: np.ndarray, shift: tuple[int, int], scheme: WatermarkScheme) -
     near sqrt(#sync bins) however strong the mark; on unmarked input this changes little."""
     T = scheme.tile
     if "rings" not in scheme._cache:
-        f = np.fft.fftfreq(T) * T
-        rid = (np.hypot(f[:, None], f[None, :]) / 3.0).astype(np.int64)
+        rid = (_radius(T) / 3.0).astype(np.int64)
         scheme._cache["rings"] = rid
     rid = scheme._cache["rings"]
     S = scheme._codebook()["S"]
@@ -458,8 +463,7 @@ def _ringw(segs, scheme: WatermarkScheme) -> np.ndarray | float:
     key = ("ringw", segs)
     if key not in scheme._cache:
         T = scheme.tile
-        f = np.fft.fftfreq(T) * T
-        r = np.hypot(f[:, None], f[None, :])
+        r = _radius(T)
         w = np.zeros((T, T))
         for r0, r1, g in segs:
             w[(r >= r0) & (r < r1)] = g
