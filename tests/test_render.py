@@ -319,3 +319,8 @@ def test_teeth_for_illegible_lips(face) -> None:
     ys = np.nonzero(inner)[0]
     top = inner & (np.arange(inner.shape[0])[:, None] < ys.min() + 0.35 * (ys.max() - ys.min()))
     assert outs[1][top].mean() > outs[0][top].mean() + 15, (outs[0][top].mean(), outs[1][top].mean())
+    # the drawn teeth are clearly lighter than the skin (teeth of the skin's own lightness read as
+    # more lip to a face tracker on statues)
+    skin_l, teeth_l = cv2.cvtColor(np.float32([[[215, 170, 140], np.clip(g.teeth, 0, 255)]]) / 255,
+                                   cv2.COLOR_RGB2LAB)[0, :, 0]
+    assert teeth_l > skin_l + 12, (teeth_l, skin_l)

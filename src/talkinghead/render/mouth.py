@@ -75,6 +75,7 @@ class MouthFiller:
     rim_width = 0.15  # its fall-off distance, as a fraction of the lip gap
     recolour = 0.8  # driver interior: weight of the source palette's lightness (0 = colour transfer only)
     recolour_hue = 0.8  # ... and of its hue
+    teeth_lift = 20.0  # extra teeth lightness (LAB L) for sources with illegible lips: bright teeth read as an opening
     teeth_boost = 1.0  # upper teeth drawn over the driver interior for sources with illegible lips (0 = off)
 
     def prepare(self, image: np.ndarray, points: np.ndarray) -> None:
@@ -93,7 +94,7 @@ class MouthFiller:
         L, a, b = self.lip_mean
         chroma = float(np.clip(np.hypot(a, b) / 15.0, 0, 1))
         skin_l = float(self._skin(image, points)[0])
-        teeth = np.array([np.clip(1.05 * skin_l + 8, 55, 92), 0.1 * a, 0.25 * b + 4 * chroma])
+        teeth = np.array([np.clip(1.05 * skin_l + 8 + self.teeth_lift * self.teeth_need, 55, 92), 0.1 * a, 0.25 * b + 4 * chroma])
         if self.gap > 0.12:  # source shows its own teeth: take their colour (brightest interior pixels)
             x0, y0 = np.maximum(np.floor(points[topo.INNER_LIPS].min(0)).astype(int), 0)
             x1, y1 = np.ceil(points[topo.INNER_LIPS].max(0)).astype(int) + 1
