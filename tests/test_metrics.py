@@ -21,3 +21,17 @@ def test_akd_and_pearson():
     assert abs(akd(q, p, 50.0) - 0.1) < 1e-9
     x = np.arange(20.0)
     assert abs(pearson(x, 2 * x + 1) - 1) < 1e-12 and abs(pearson(x, -x) + 1) < 1e-12
+
+
+def test_cross_eval_fixes_the_payload_and_restores_it():
+    """eval cross renders with fixed watermark payload ids (reproducible figures); outside the
+    context every output gets a fresh random id again."""
+    from talkinghead.config import AnimateConfig
+    from talkinghead.eval.cross import fixed_payload
+    from talkinghead.pipelines.provenance import Provenance
+
+    with fixed_payload(7):
+        ids = {Provenance(AnimateConfig()).payload.output_id for _ in range(3)}
+    assert ids == {7}
+    fresh = {Provenance(AnimateConfig()).payload.output_id for _ in range(3)}
+    assert len(fresh) == 3 and 7 not in fresh

@@ -97,6 +97,8 @@ def _add_eval(sub) -> None:
     c.add_argument("--clips", nargs="+", required=True)
     c.add_argument("--size", type=int, default=256, choices=[256, 512])
     c.add_argument("--max-frames", type=int, default=150)
+    c.add_argument("--payloads", type=int, default=3,
+                   help="render each pair with this many fixed watermark payloads and average (default 3)")
     c.add_argument("--json", dest="json_out", default=None)
     c.set_defaults(func=_cmd_cross)
 
@@ -108,7 +110,7 @@ def _cmd_cross(a) -> int:
     from talkinghead.eval.cross import format_rows, run_cross
 
     pairs = [(Path(p), Path(c)) for p in a.portraits for c in a.clips]
-    rows = run_cross(pairs, size=a.size, max_frames=a.max_frames)
+    rows = run_cross(pairs, size=a.size, max_frames=a.max_frames, payloads=a.payloads)
     if a.json_out:
         Path(a.json_out).write_text(json.dumps(rows, indent=2))
     print(format_rows(rows))
