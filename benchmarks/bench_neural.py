@@ -98,10 +98,15 @@ def bench_speed(a) -> dict:
 
 # -- held-out self-reenactment: warp vs warp + refiner -----------------------------------------------
 class _Tee:
-    """Renders with the warp once and returns the refined crop; keeps the warp crops."""
+    """Renders with the warp once and returns the refined crop; keeps the warp crops.
 
-    def __init__(self, nr):
+    ``variants``: extra (output_scale, shrink) settings applied to the same raw correction (the
+    network runs once per frame): their crops are kept in ``self.variants[(alpha, tau)]``.
+    """
+
+    def __init__(self, nr, variants=()):
         self.nr, self.warped = nr, []
+        self.variants = {v: [] for v in variants}
 
     def prepare(self, image, points):
         self.nr.prepare(image, points)
@@ -109,10 +114,34 @@ class _Tee:
     def render(self, target, mouth=None, scene=None):
         w = self.nr.warp.render(target, mouth, scene)
         self.warped.append(w)
+        if not self.variants:
+            return self.nr.refine(w, target)
+        import dataclasses
+
+        import torch
+
+        from talkinghead.render.neural import _resize, _scale_points
+        from talkinghead.models.blocks import landmark_image, to_tensor
+
+        nr, cfg = self.nr, self.nr.net.config
+        nr.net.config = dataclasses.replace(cfg, output_scale=1.0, shrink=0.0)
+        try:
+            lm = to_tensor(landmark_image(_scale_points(target, nr.size, nr.n), nr.n))
+            with torch.inference_mode():
+                raw = nr.net(to_tensor(_resize(w, nr.n)), nr._src, lm, nr._lm_src)["delta"][0]
+        finally:
+            nr.net.config = cfg
+        for (a, t), out in self.variants.items():
+            d = a * torch.sign(raw) * torch.relu(raw.abs() - t)
+            d = d.permute(1, 2, 0).numpy()
+            if nr.n != nr.size:
+                d = cv2.resize(d, (nr.size, nr.size), interpolation=cv2.INTER_LINEAR)
+            out.append(np.clip(w.astype(np.float32) + 255.0 * d + 0.5, 0, 255).astype(np.uint8))
         return self.nr.refine(w, target)
 
 
-def reenact_clip(clip: Path, refiner_dir, size: int, max_frames: int, mesh) -> dict:
+def reenact_clip(clip: Path, refiner_dir, size: int, max_frames: int, mesh, variants=(), no_akd: bool = False,
+                 grid: str | None = None) -> dict:
     from talkinghead.config import AnimateConfig
     from talkinghead.eval.metrics import akd, l1, psnr, ssim
     from talkinghead.face import topology as T
@@ -124,7 +153,7 @@ def reenact_clip(clip: Path, refiner_dir, size: int, max_frames: int, mesh) -> d
 
     with VideoReader(clip) as r:
         first = next(iter(r))
-    tee = _Tee(NeuralRenderer("refiner", refiner_dir))
+    tee = _Tee(NeuralRenderer("refiner", refiner_dir), variants)
     with tempfile.TemporaryDirectory() as td:
         png = os.path.join(td, "source.png")
         write_image(png, first)
@@ -133,7 +162,8 @@ def reenact_clip(clip: Path, refiner_dir, size: int, max_frames: int, mesh) -> d
                                                                                max_frames=max_frames)
     src = res.source
     H, W = src.canvas.shape[:2]
-    names = ("warp", "refined", "static")
+    vnames = [f"a{a:g}_t{t:g}" for a, t in variants]
+    names = ("warp", "refined", "static", *vnames)
     acc = {n: {k: [] for k in ("l1", "psnr", "ssim", "akd", "l1_mouth")} for n in names}
 
     def lms(img):
@@ -155,16 +185,26 @@ def reenact_clip(clip: Path, refiner_dir, size: int, max_frames: int, mesh) -> d
                 lip = lm_gt[T.OUTER_LIPS]
                 (x0, y0), (x1, y1) = np.floor(lip.min(0) - 4).astype(int), np.ceil(lip.max(0) + 4).astype(int)
                 box = (slice(max(y0, 0), y1), slice(max(x0, 0), x1))
-            for n, img in zip(names, (tee.warped[i], res.crops[i], src.crop)):
+            imgs = (tee.warped[i], res.crops[i], src.crop, *(tee.variants[v][i] for v in variants))
+            for n, img in zip(names, imgs):
                 a = acc[n]
                 a["l1"].append(l1(img, gt))
                 a["psnr"].append(psnr(img, gt))
                 a["ssim"].append(ssim(img, gt))
                 if box is not None:
                     a["l1_mouth"].append(l1(img[box], gt[box]))
+                if no_akd and n not in ("warp", "refined", "static"):
+                    continue
                 lm = lm_static if n == "static" else lms(img)
                 if lm_gt is not None and lm is not None:
                     a["akd"].append(akd(lm[:468], lm_gt[:468], T.interocular(lm_gt)))
+            if grid and i == len(res.crops) // 2:  # warp | refined | 8x |refined - warp| | real
+                from talkinghead.io.image import write_image
+
+                diff = np.clip(8.0 * np.abs(res.crops[i].astype(np.float32) - tee.warped[i].astype(np.float32)), 0, 255)
+                Path(grid).mkdir(parents=True, exist_ok=True)
+                write_image(Path(grid) / f"{clip.stem}_f{i:03d}.png",
+                            np.concatenate([tee.warped[i], res.crops[i], diff.astype(np.uint8), gt], 1))
     out = {"clip": clip.name, "frames": len(res.crops) - 1}
     for n in names:
         out[n] = {k: float(np.mean(v)) if v else float("nan") for k, v in acc[n].items()}
@@ -178,12 +218,14 @@ def bench_reenact(a) -> dict:
     with FaceMesh(static=True) as mesh:
         for stem in a.clips:
             t0 = time.time()
-            rows.append(reenact_clip(_clip_path(stem), a.refiner, a.size, a.max_frames, mesh))
+            rows.append(reenact_clip(_clip_path(stem), a.refiner, a.size, a.max_frames, mesh,
+                                     [tuple(v) for v in a.variants], a.variants_no_akd, a.grid))
             r = rows[-1]
             print(f"{stem:20s} {r['frames']:4d}f  " + "  ".join(
                 f"{n}: L1 {r[n]['l1']:.4f} SSIM {r[n]['ssim']:.4f} AKD {100 * r[n]['akd']:.2f}% mouthL1 {r[n]['l1_mouth']:.4f}"
                 for n in ("warp", "refined", "static")) + f"  ({time.time() - t0:.0f}s)", flush=True)
-    mean = {n: {k: float(np.nanmean([r[n][k] for r in rows])) for k in rows[0][n]} for n in ("warp", "refined", "static")}
+    names = [k for k in rows[0] if isinstance(rows[0][k], dict)]
+    mean = {n: {k: float(np.nanmean([r[n][k] for r in rows])) for k in rows[0][n]} for n in names}
     return {"rows": rows, "mean": mean}
 
 
@@ -315,6 +357,10 @@ def main(argv=None) -> int:
     p.add_argument("--fewshot", default=None, help="few-shot model folder for the speed test")
     p.add_argument("--clips", nargs="+", default=HELD_OUT)
     p.add_argument("--max-frames", type=int, default=100)
+    p.add_argument("--variants", type=float, nargs=2, action="append", default=[], metavar=("ALPHA", "TAU"),
+                   help="reenact: also score output_scale ALPHA / shrink TAU applied to the same raw correction "
+                        "(repeatable; for choosing them on validation clips)")
+    p.add_argument("--variants-no-akd", action="store_true", help="reenact: skip AKD for the --variants (faster)")
     p.add_argument("--model", default=None)
     p.add_argument("--k", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--finetune-steps", type=int, default=40)

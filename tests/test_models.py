@@ -105,6 +105,27 @@ def test_refiner_starts_as_identity() -> None:
     assert torch.equal(r(w, torch.rand_like(w), torch.rand_like(w), torch.rand_like(w))["prediction"], w)
 
 
+def test_refiner_output_scale_and_shrink() -> None:
+    """output_scale / shrink: delta = alpha * sign(d) * max(|d| - tau, 0) of the raw correction d."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    r = WarpRefiner(RefinerConfig(**REF)).eval()
+    with torch.no_grad():
+        r.head.weight.normal_(0, 0.05)
+    w = torch.rand(2, 3, 32, 32)
+    args = (w, torch.rand_like(w), torch.rand_like(w), torch.rand_like(w))
+    with torch.no_grad():
+        raw = r(*args)["delta"]
+        r.config = dataclasses.replace(r.config, output_scale=0.5, shrink=0.01)
+        out = r(*args)
+    assert (raw.abs() > 0.01).any() and (raw.abs() < 0.01).any()
+    assert torch.allclose(out["delta"], 0.5 * torch.sign(raw) * (raw.abs() - 0.01).clamp(min=0), atol=1e-6)
+    assert torch.allclose(out["prediction"], (w + out["delta"]).clamp(0, 1))
+    with pytest.raises(ConfigError):
+        RefinerConfig(**REF, output_scale=1.5)
+
+
 def test_personalize_matches_embedding() -> None:
     """Fine-tuning starts where the embedding left off: psi' = P e_hat and w' = w_0 + e_hat."""
     cfg = FewShotConfig(**FS)

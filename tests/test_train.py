@@ -239,3 +239,28 @@ def test_cache_pack_round_trip(tmp_path) -> None:
     clips = build_cache(cfg, ("refine",))
     assert clips == ["clipA"]
     assert len(RefinerPairs(cfg, clips)) == 6
+    # photometric / geometric augmentation: the same change on warp, target and source
+    plain = RefinerPairs(cfg, clips).item(0, np.random.default_rng(1))
+    import dataclasses
+
+    aug = RefinerPairs(dataclasses.replace(cfg, color_jitter=0.2, shift=2, flip=False), clips)
+    a, b = aug.item(0, np.random.default_rng(5)), aug.item(0, np.random.default_rng(5))
+    assert all(np.array_equal(a[k], b[k]) for k in a)  # a pure function of the generator
+    assert a["warped"].shape == plain["warped"].shape and a["warped"].dtype == np.float32
+    assert not np.allclose(a["target"], plain["target"]) and 0 <= a["target"].min() and a["target"].max() <= 1
+
+
+def test_refiner_delta_penalty(tmp_path) -> None:
+    """loss.delta adds weight * mean |correction| to the refiner objective."""
+    cfg = tiny_config("refiner", tmp_path, discriminator=None)
+    ds = _dataset(cfg)
+    t = build_task(cfg, ds.n_videos)
+    with torch.no_grad():
+        t.networks["refiner"].head.weight.normal_(0, 0.05)
+    batch = make_batch(ds, cfg, 0, 0, 1, "cpu")
+    base, _, _ = t.g_loss(batch)
+    import dataclasses
+
+    t.g_loss.cfg = dataclasses.replace(cfg.loss, delta=2.0)
+    tot, logs, outs = t.g_loss(batch)
+    assert torch.allclose(tot, base + 2.0 * outs["delta"].abs().mean(), atol=1e-6) and "delta_abs" in logs

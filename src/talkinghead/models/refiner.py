@@ -37,6 +37,12 @@ class RefinerConfig(StrictConfig):
     num_down: int = 3
     num_res: int = 2
     norm: str = "group"
+    output_scale: float = 1.0
+    """Inference-time shrinkage ``alpha`` of the correction (chosen on validation clips; 1: as trained)."""
+    shrink: float = 0.0
+    """Soft threshold ``tau`` on the correction (intensity units in [0, 1]): per-pixel corrections
+    smaller than ``tau`` are dropped and larger ones are reduced by ``tau``, so the refiner leaves the
+    warp untouched where it is unsure (0: off)."""
 
     def __post_init__(self) -> None:
         if self.size % (2 ** self.num_down):
@@ -45,6 +51,8 @@ class RefinerConfig(StrictConfig):
             raise ConfigError(None, "channels, max_channels, num_down must be >= 1 and num_res >= 0")
         if self.norm not in ("group", "instance", "batch", "none"):
             raise ConfigError(None, f"norm must be group|instance|batch|none, got {self.norm!r}")
+        if not (0.0 <= self.output_scale <= 1.0) or not (0.0 <= self.shrink < 1.0):
+            raise ConfigError(None, "output_scale must be in [0, 1] and shrink in [0, 1)")
 
 
 class _Down(nn.Module):
@@ -102,4 +110,9 @@ class WarpRefiner(PretrainedModel):
         out = self.head(h)
         residual, mask = torch.tanh(out[:, :3]), torch.sigmoid(out[:, 3:])
         delta = mask * residual
+        c = self.config
+        if c.shrink > 0:  # soft threshold: small, uncertain corrections become exactly zero
+            delta = torch.sign(delta) * F.relu(delta.abs() - c.shrink)
+        if c.output_scale != 1.0:
+            delta = c.output_scale * delta
         return {"prediction": (warped + delta).clamp(0, 1), "delta": delta, "mask": mask}

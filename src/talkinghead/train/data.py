@@ -71,6 +71,11 @@ class DataConfig(StrictConfig):
     """Few-shot episodes: K frames embedded + 1 target."""
     flip: bool = True
     """Random horizontal flips."""
+    color_jitter: float = 0.0
+    """Refiner pairs: random photometric change applied alike to warp, target and source (per-channel
+    gain 1 +- j, brightness +- j/2, contrast 1 +- j), against learning the training people's colours (0: off)."""
+    shift: int = 0
+    """Refiner pairs: random translation by up to this many px, applied alike to every image (0: off)."""
     shapes_videos: int = 64
     shapes_frames: int = 32
 
@@ -321,6 +326,18 @@ class RefinerPairs:
              "lm_source": to_chw(landmark_image(p["source_points"][s], S))}
         if self.cfg.flip and rng.random() < 0.5:
             _flip(d, list(d))
+        j = self.cfg.color_jitter
+        if j > 0:  # same photometric change for all photos (not the landmark drawings)
+            gain = (1 + rng.uniform(-j, j)) * (1 + rng.uniform(-j / 3, j / 3, (3, 1, 1)))
+            bias, contrast = rng.uniform(-j / 2, j / 2), 1 + rng.uniform(-j, j)
+            for k in ("warped", "target", "source"):
+                x = d[k] * gain.astype(np.float32)
+                m = x.mean()
+                d[k] = np.clip((x - m) * contrast + m + bias, 0, 1).astype(np.float32)
+        if self.cfg.shift > 0:
+            dy, dx = (int(v) for v in rng.integers(-self.cfg.shift, self.cfg.shift + 1, 2))
+            for k in d:
+                d[k] = np.ascontiguousarray(np.roll(d[k], (dy, dx), axis=(1, 2)))
         return d
 
 

@@ -33,6 +33,9 @@ class LossConfig(StrictConfig):
     pyramid_scales: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
     ssim: float = 0.0
     """1 - SSIM (Wang et al. 2004, 11x11 Gaussian window, sigma 1.5): structure, as the eval reports it."""
+    delta: float = 0.0
+    """Refiner: weight of mean |correction| (an L1 penalty on the residual: the refiner only moves
+    pixels where it is confident enough that the move lowers the error; 0: off)."""
     adversarial: float = 0.0
     """Hinge GAN loss (needs a discriminator in the config)."""
     feature_matching: float = 10.0
@@ -221,6 +224,10 @@ class RefinerGeneratorLoss(nn.Module):
             ss = ssim_loss(pred.float(), target.float())
             logs["ssim_loss"] = ss.detach()
             total = total + cfg.ssim * ss
+        if cfg.delta:
+            dm = out["delta"].abs().mean()
+            logs["delta_abs"] = dm.detach()
+            total = total + cfg.delta * dm
         return total, logs, {"prediction": pred, "delta": out["delta"], "fake": pred, "real": target}
 
 

@@ -1,0 +1,175 @@
+"""Leave-clips-out validation of warp refiners on the training cache (no rendering: the cached
+warp pairs of clips a run did not train on).
+
+    python -m talkinghead.train.refiner_val --clips drive_f_lrs_01 ... --refiner DIR [DIR ...] \\
+        [--variants 1 0 --variants 0.5 0.01 ...] [--stride 2] [--json out.json] \\
+        [--cache out/cache/neural_val256 --part refine256_r256 --build]
+
+``--build`` first renders the missing warp pairs of ``--clips`` into ``--cache`` (the training
+cache's protocol, at the size and render size named by ``--part``; the 4 held-out test clips are
+refused).
+
+For each refiner folder and each (output_scale alpha, shrink tau) variant, the raw correction is
+computed once per pair and shrunk: ``warp + alpha * soft_threshold(delta, tau)`` (what
+:class:`talkinghead.models.refiner.WarpRefiner` does with those config fields). Reports L1, PSNR
+and SSIM at the cache resolution (128 px), averaged per clip then over clips, for the warp and each
+variant, and each variant's L1 / SSIM relative to the warp. With a cache built at the render size
+(``--part refine256_r256``, e.g. ``--cache out/cache/neural_val256``), the refiner runs at its own
+128 px and its correction is upsampled to 256 px and added to the 256-px warp, as in the renderer. Used to choose the shipped refiner's
+checkpoint, ``output_scale`` and ``shrink`` without looking at the held-out test clips.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def raw_deltas(net, part: dict, idx: np.ndarray, batch: int = 16) -> np.ndarray:
+    """(N, S, S, 3) float32 raw corrections (output_scale 1, shrink 0) for pairs ``idx``, at the
+    network's resolution ``n`` (the cache's crops, of size S >= n, are resized to n first, as
+    :meth:`talkinghead.render.neural.NeuralRenderer.refine` does)."""
+    import torch
+
+    from talkinghead.models.blocks import landmark_image
+    from talkinghead.render.neural import _resize, _scale_points
+    from talkinghead.train.data import to_chw
+
+    cfg = net.config
+    net.config = dataclasses.replace(cfg, output_scale=1.0, shrink=0.0)
+    n, S = cfg.size, part["warped"].shape[1]
+    out = []
+    try:
+        for b in range(0, len(idx), batch):
+            js = idx[b:b + batch]
+            srcs = [int(part["pair_source"][j]) for j in js]
+            t = lambda xs: torch.from_numpy(np.stack(xs))  # noqa: E731
+            with torch.inference_mode():
+                d = net(t([to_chw(_resize(np.asarray(part["warped"][j]), n)) for j in js]),
+                        t([to_chw(_resize(np.asarray(part["source"][s]), n)) for s in srcs]),
+                        t([to_chw(landmark_image(_scale_points(part["target_points"][j], S, n), n)) for j in js]),
+                        t([to_chw(landmark_image(_scale_points(part["source_points"][s], S, n), n)) for s in srcs]))["delta"]
+            out.append(d.permute(0, 2, 3, 1).numpy())
+    finally:
+        net.config = cfg
+    return np.concatenate(out)
+
+
+def _apply(w: np.ndarray, raw: np.ndarray, a: float, t: float) -> np.ndarray:
+    """warp (N, S, S, 3) uint8 + a * soft_threshold(raw, t), the correction upsampled to S (bilinear)."""
+    import cv2
+
+    out = np.empty_like(w)
+    for i in range(len(w)):
+        d = a * np.sign(raw[i]) * np.maximum(np.abs(raw[i]) - t, 0)
+        if d.shape[0] != w.shape[1]:
+            d = cv2.resize(d, (w.shape[2], w.shape[1]), interpolation=cv2.INTER_LINEAR)
+        out[i] = np.clip(w[i].astype(np.float32) + 255.0 * d + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def _psnr(a, b) -> float:
+    from talkinghead.eval.metrics import psnr
+
+    return min(psnr(a, b), 60.0)  # a target that is the source frame itself is reproduced exactly
+
+
+def evaluate(refiner_dirs, clips, variants, cache="out/cache/neural", part_name="refine128_r256", stride=2,
+             log=print) -> dict:
+    import torch
+
+    from talkinghead.eval.metrics import l1, ssim
+    from talkinghead.models.modeling import load_model
+    from talkinghead.train.data import _load
+
+    parts = {}
+    for c in clips:
+        d = Path(cache) / c / part_name
+        parts[c] = {k: _load(d / f"{k}.npy") for k in
+                    ("source", "source_points", "warped", "target", "target_points", "pair_source")}
+    res = {"clips": list(clips), "stride": stride, "warp": {}, "refiners": {}}
+    per_clip_warp = {}
+    for c, p in parts.items():
+        idx = np.arange(0, len(p["pair_source"]), stride)
+        w, g = np.asarray(p["warped"])[idx], np.asarray(p["target"])[idx]
+        per_clip_warp[c] = {"l1": np.mean([l1(a, b) for a, b in zip(w, g)]), "psnr": np.mean([_psnr(a, b) for a, b in zip(w, g)]),
+                            "ssim": np.mean([ssim(a, b) for a, b in zip(w, g)])}
+    res["warp"] = {k: float(np.mean([v[k] for v in per_clip_warp.values()])) for k in ("l1", "psnr", "ssim")}
+    res["warp_per_clip"] = {c: {k: float(x) for k, x in v.items()} for c, v in per_clip_warp.items()}
+    log(f"warp: L1 {res['warp']['l1']:.5f} PSNR {res['warp']['psnr']:.3f} SSIM {res['warp']['ssim']:.5f}")
+    for rd in refiner_dirs:
+        net = load_model(rd).eval()
+        acc = {tuple(v): {"l1": [], "psnr": [], "ssim": []} for v in variants}
+        for c, p in parts.items():
+            idx = np.arange(0, len(p["pair_source"]), stride)
+            raw = raw_deltas(net, p, idx)
+            w, g = np.asarray(p["warped"])[idx], np.asarray(p["target"])[idx]
+            for (a, t), m in acc.items():
+                out = _apply(w, raw, a, t)
+                m["l1"].append(np.mean([l1(x, y) for x, y in zip(out, g)]))
+                m["psnr"].append(np.mean([_psnr(x, y) for x, y in zip(out, g)]))
+                m["ssim"].append(np.mean([ssim(x, y) for x, y in zip(out, g)]))
+        rows = {}
+        warp_l1 = np.array([per_clip_warp[c]["l1"] for c in parts])
+        for (a, t), m in acc.items():
+            r = {k: float(np.mean(v)) for k, v in m.items()}
+            ratios = np.array(m["l1"]) / warp_l1
+            r["l1_ratio_per_clip"] = [float(x) for x in ratios]
+            r["l1_ratio_mean"] = float(ratios.mean())  # each clip weighs the same, easy or hard
+            r["l1_rel"] = r["l1"] / res["warp"]["l1"]
+            r["ssim_gain"] = r["ssim"] - res["warp"]["ssim"]
+            r["psnr_gain"] = r["psnr"] - res["warp"]["psnr"]
+            rows[f"a{a:g}_t{t:g}"] = r
+            log(f"{rd}  alpha {a:g} tau {t:g}: L1 {r['l1']:.5f} ({r['l1_rel']:.4f}x warp, per-clip mean "
+                f"{r['l1_ratio_mean']:.4f}x, better on {int((ratios < 1).sum())}/{len(ratios)}) "
+                f"PSNR {r['psnr']:.3f} ({r['psnr_gain']:+.3f}) SSIM {r['ssim']:.5f} ({r['ssim_gain']:+.5f})")
+        res["refiners"][str(rd)] = rows
+        del net
+        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    return res
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clips", nargs="+", required=True)
+    p.add_argument("--refiner", nargs="+", required=True)
+    p.add_argument("--variants", type=float, nargs=2, action="append", default=None, metavar=("ALPHA", "TAU"))
+    p.add_argument("--cache", default="out/cache/neural")
+    p.add_argument("--part", default="refine128_r256")
+    p.add_argument("--stride", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default=None)
+    p.add_argument("--build", action="store_true", help="render missing warp pairs of --clips into --cache first")
+    p.add_argument("--videos", default="../shared/data/real/videos")
+    a = p.parse_args(argv)
+    import re
+
+    import cv2
+    import torch
+
+    torch.set_num_threads(a.threads)
+    cv2.setNumThreads(a.threads)
+    if a.build:
+        from talkinghead.train.data import DEFAULT_HOLDOUT, DataConfig, build_cache
+
+        bad = sorted(set(a.clips) & set(DEFAULT_HOLDOUT))
+        if bad:
+            raise SystemExit(f"refusing to build validation pairs of held-out test clips: {bad}")
+        m = re.fullmatch(r"refine(\d+)_r(\d+)", a.part)
+        if not m:
+            raise SystemExit(f"--part must look like refine<S>_r<R>, got {a.part!r}")
+        build_cache(DataConfig(videos=a.videos, cache=a.cache, size=int(m.group(1)), render_size=int(m.group(2)),
+                               include=tuple(a.clips)), ("refine",))
+    variants = a.variants or [(1.0, 0.0)]
+    res = evaluate(a.refiner, a.clips, variants, a.cache, a.part, a.stride)
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
