@@ -250,6 +250,18 @@ def test_cache_pack_round_trip(tmp_path) -> None:
     assert not np.allclose(a["target"], plain["target"]) and 0 <= a["target"].min() and a["target"].max() <= 1
 
 
+def test_cache_index_merges_runs(tmp_path) -> None:
+    """A training run on a subset of the cached clips (a validation split) keeps the others listed."""
+    from talkinghead.train.data import write_index
+
+    for c in ("a", "b", "c"):
+        (tmp_path / c).mkdir()
+    write_index(tmp_path, ["a", "b", "c"], ["x", "y"])
+    idx = write_index(tmp_path, ["a"], ["b", "c", "x", "y"])
+    assert idx["clips"] == ["a", "b", "c"] and idx["holdout"] == ["x", "y"]
+    assert json.loads((tmp_path / "index.json").read_text()) == idx
+
+
 def test_refiner_delta_penalty(tmp_path) -> None:
     """loss.delta adds weight * mean |correction| to the refiner objective."""
     cfg = tiny_config("refiner", tmp_path, discriminator=None)

@@ -284,9 +284,20 @@ def build_cache(cfg: DataConfig, need: tuple[str, ...], log=print) -> list[str]:
             cache_refiner_pairs(clip, out, pts, cfg, log)
         done.append(clip.stem)
         log(f"[cache] {n + 1}/{len(clips)} {clip.name}: {time.time() - t0:.1f}s")
-    index = {"version": CACHE_VERSION, "clips": done, "holdout": list(cfg.holdout)}
-    (root / "index.json").write_text(json.dumps(index, indent=2))
+    write_index(root, done, cfg.holdout)
     return done
+
+
+def write_index(root: Path, done: list[str], holdout) -> dict:
+    """Merge ``done`` into the cache's index.json: a run on a subset of the clips (a validation split)
+    keeps the other cached clips listed (a packed copy of the cache is read through the index).
+    ``holdout`` lists the clips named as held out that the cache does not hold."""
+    old = json.loads((root / "index.json").read_text()) if (root / "index.json").is_file() else {}
+    clips = list(dict.fromkeys([c for c in old.get("clips", []) if (root / c).is_dir()] + list(done)))
+    held = [h for h in dict.fromkeys(list(old.get("holdout", [])) + list(holdout)) if h not in clips]
+    index = {"version": CACHE_VERSION, "clips": clips, "holdout": held}
+    (root / "index.json").write_text(json.dumps(index, indent=2))
+    return index
 
 
 # -- datasets -------------------------------------------------------------------------------------
