@@ -291,7 +291,7 @@ def main() -> int:
         for k in still_attacks:
             rows.append((cand.name, "still", k, pct(found[k]), pct(exact[k]),
                          f"{statistics.median(t_emb) * 1e3:.1f}", f"{statistics.median(t_det) * 1e3:.0f}",
-                         f"{statistics.mean(psnr):.1f}"))
+                         f"{statistics.mean(psnr):.1f} (min {min(psnr):.1f})"))
     # video, ours only
     ours = next((c for c in cands if c.name == "ours"), None)
     if ours is not None and not a.no_video:

@@ -152,7 +152,8 @@ def test_embed_detect_round_trip(flat):
     img = natural(1, 384, 448, flat=flat)
     out = Watermarker(PAYLOAD).embed(img)
     assert out.shape == img.shape and out.dtype == np.uint8
-    assert cv2.PSNR(img, out) > 38.0  # invisible: small luma changes
+    # invisible: small luma changes (frames under 448 px carry +18 % Cb: ~37 dB here)
+    assert cv2.PSNR(img, out) > 36.0
     r = detect_watermark(out)
     assert r.found and r.payload == PAYLOAD.as_dict()
     assert r.confidence > 0.999
@@ -220,6 +221,56 @@ def test_video_survives_half_resize_crf28(tmp_path):
             assert r.scale == pytest.approx(0.5, abs=0.01)
         else:
             assert r.payload is None and r.score < 6.0
+
+
+def cartoon_clip(seed: int, background: int, n: int = 24, size: int = 256) -> list[np.ndarray]:
+    """A small cartoon-like output: a textured, moving face on a flat black or white background."""
+    tex = natural(seed, size + 2 * n, size + 2 * n)
+    yy, xx = np.mgrid[0:size, 0:size]
+    frames = []
+    for i in range(n):
+        f = np.full((size, size, 3), background, np.uint8)
+        cx, cy = size // 2 + (i % 6) - 3, size // 2 + 10
+        face = (xx - cx) ** 2 / (0.36 * size) ** 2 + (yy - cy) ** 2 / (0.45 * size) ** 2 < 1
+        f[face] = tex[i : i + size, 2 * i : 2 * i + size][face]
+        frames.append(f)
+    return frames
+
+
+@pytest.mark.parametrize("background", [0, 255], ids=["black", "white"])
+def test_small_flat_background_survives_half_resize_crf28(tmp_path, background):
+    """256 px output, ~half of it pure black (or white): the mark used to clip at 0 / 255 and
+    CRF 28 wiped it from flat areas, so after 0.5x (128 px) + CRF 28 it scored z ~4.5-5 (missed).
+    Headroom at both ends, stronger marking near black / white and +18 % Cb on small frames: z 9-11."""
+    frames = [Watermarker(PAYLOAD).embed(f) for f in cartoon_clip(1, background)]
+    src, dst = tmp_path / "out.mp4", tmp_path / "half.mp4"
+    with av.open(str(src), "w") as c:  # written as the pipeline does (CRF 18)
+        s = c.add_stream("libx264", rate=Fraction(25))
+        s.width, s.height, s.pix_fmt = 256, 256, "yuv420p"
+        s.options = {"crf": "18", "preset": "veryfast"}
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    reencode(src, dst, 28, scale=0.5)
+    got, _ = read_video_frames(dst)
+    assert got[0].shape[:2] == (128, 128)
+    r = detect_watermark(got)
+    assert r.found, r
+    assert r.scale == pytest.approx(0.5, abs=0.01)
+
+
+def test_headroom_keeps_black_and_white_nearly_unchanged():
+    """The toe / shoulder only lifts black (and lowers white) by a few levels, with no gross cast."""
+    wm = Watermarker(PAYLOAD)
+    for level in (0, 255):
+        img = np.full((256, 256, 3), level, np.uint8)
+        d = wm.embed(img).astype(np.float32) - level
+        assert np.all(np.abs(d.reshape(-1, 3).mean(0)) < 6.0), d.reshape(-1, 3).mean(0)
+        assert d.std() > 0.5  # the mark is there, not clipped away
 
 
 def test_unmarked_images_not_detected():
