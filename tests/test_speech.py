@@ -394,3 +394,38 @@ def test_model_input_normalisation_options():
     for bad in ({"norm": "minmax"}, {"floor_db": -1.0}):
         with pytest.raises(ConfigError):
             AudioToMotionConfig(**bad)
+
+
+def test_model_ensemble_and_output_smoothing(tmp_path):
+    """members > 1 averages independently initialised conv stacks (member 0 keeps the single-model
+    key names, so load_member copies a single model in exactly); smooth_sigma low-passes the outputs
+    in eval mode only, without a lag; both round-trip through save/from_pretrained."""
+    from talkinghead.models.audio_to_motion import AudioToMotion, AudioToMotionConfig, from_pretrained, save_pretrained
+
+    base = dict(channels=8, dilations=(1, 2), n_mouth=3, n_points=4)
+    singles = [AudioToMotion(AudioToMotionConfig(**base)).eval() for _ in range(3)]
+    ens = AudioToMotion(AudioToMotionConfig(**base, members=3)).eval()
+    for i, m in enumerate(singles):
+        ens.load_member(i, m)
+    x = torch.randn(1, 80, 80)
+    with torch.no_grad():
+        want = torch.stack([m(x) for m in singles]).mean(0)
+        assert torch.allclose(ens(x), want, atol=1e-5)
+    save_pretrained(ens, tmp_path / "ens")
+    assert torch.allclose(from_pretrained(tmp_path / "ens")(x), want, atol=1e-5)
+    sm = AudioToMotion(AudioToMotionConfig(**base, smooth_sigma=1.0))
+    sm.load_state_dict(singles[0].state_dict())
+    sm.eval()
+    with torch.no_grad():
+        raw, out = singles[0](x), sm(x)
+    assert out.shape == raw.shape and float(out.diff(dim=1).abs().mean()) < float(raw.diff(dim=1).abs().mean())
+    assert torch.allclose(out.mean(1), raw.mean(1), atol=0.05)  # a low-pass, not a shift or a gain
+    sm.train()
+    torch.manual_seed(0)
+    a = sm(x)
+    torch.manual_seed(0)
+    singles[0].train()
+    assert torch.equal(a, singles[0](x))  # training sees the raw outputs
+    for bad in ({"members": 0}, {"smooth_sigma": -1.0}):
+        with pytest.raises(ConfigError):
+            AudioToMotionConfig(**bad)

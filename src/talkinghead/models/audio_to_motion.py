@@ -22,6 +22,7 @@ Weights: ``<stem>.safetensors`` (tensors, including the PCA basis as buffers) ne
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,12 @@ class AudioToMotionConfig(StrictConfig):
     window's 99th percentile (over all frames and bands) are raised to it, so clean and noisy, loud
     and quiet recordings share one noise floor (the fixed -60 dBFS floor of the features clips
     quiet studio recordings but not noisy ones). 0 = off."""
+    members: int = 1
+    """Ensemble size: independently trained conv stacks (different seeds) on the same normalised
+    input, whose whitened outputs are averaged (variance reduction on a small training set)."""
+    smooth_sigma: float = 0.0
+    """Inference only (eval mode): the outputs are low-passed over time with a Gaussian of this std
+    (output frames; 0 = off), which removes frame-to-frame jitter of the regression."""
 
     def __post_init__(self) -> None:
         self.dilations = tuple(int(d) for d in self.dilations)
@@ -73,6 +80,12 @@ class AudioToMotionConfig(StrictConfig):
             raise ConfigError(None, f"dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.floor_db <= 120.0:
             raise ConfigError(None, f"floor_db must be in [0, 120], got {self.floor_db}")
+        if not 1 <= int(self.members) <= 32:
+            raise ConfigError(None, f"members must be in [1, 32], got {self.members}")
+        self.members = int(self.members)
+        if not 0.0 <= float(self.smooth_sigma) <= 5.0:
+            raise ConfigError(None, f"smooth_sigma must be in [0, 5], got {self.smooth_sigma}")
+        self.smooth_sigma = float(self.smooth_sigma)
         if self.norm not in ("mean", "meanvar"):
             raise ConfigError(None, f"norm must be 'mean' or 'meanvar', got {self.norm!r}")
 
@@ -111,6 +124,32 @@ class _Block(nn.Module):
         return x + self.proj(self.drop(torch.nn.functional.gelu(self.conv(self.norm(x)))))
 
 
+def _make_stack(m: nn.Module, cfg: "AudioToMotionConfig") -> None:
+    """The conv stack's layers as attributes of ``m`` (inp, down, blocks, norm, head)."""
+    C = cfg.channels
+    m.inp = nn.Conv1d(cfg.n_mels, C, 3, padding=1)
+    m.down = nn.Conv1d(C, C, cfg.mel_per_frame, stride=cfg.mel_per_frame)
+    m.blocks = nn.ModuleList(_Block(C, d, cfg.dropout) for d in cfg.dilations)
+    m.norm = _ChannelNorm(C)
+    m.head = nn.Conv1d(C, cfg.n_out, 1)
+
+
+def _run_stack(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(B, F, T4) normalised features -> (B, n_out, T) through the stack of ``m``."""
+    x = m.down(torch.nn.functional.gelu(m.inp(x)))  # (B, C, T)
+    for blk in m.blocks:
+        x = blk(x)
+    return m.head(m.norm(x))
+
+
+class _Stack(nn.Module):
+    """One extra ensemble member's conv stack."""
+
+    def __init__(self, cfg: "AudioToMotionConfig"):
+        super().__init__()
+        _make_stack(self, cfg)
+
+
 class AudioToMotion(nn.Module):
     """``model(mel, speech_mask) -> (B, T, n_out)`` whitened motion parameters.
 
@@ -124,12 +163,9 @@ class AudioToMotion(nn.Module):
         super().__init__()
         cfg = config or AudioToMotionConfig()
         self.config = cfg
-        C = cfg.channels
-        self.inp = nn.Conv1d(cfg.n_mels, C, 3, padding=1)
-        self.down = nn.Conv1d(C, C, cfg.mel_per_frame, stride=cfg.mel_per_frame)
-        self.blocks = nn.ModuleList(_Block(C, d, cfg.dropout) for d in cfg.dilations)
-        self.norm = _ChannelNorm(C)
-        self.head = nn.Conv1d(C, cfg.n_out, 1)
+        _make_stack(self, cfg)  # member 0 (the only one when members == 1)
+        if cfg.members > 1:
+            self.extra = nn.ModuleList(_Stack(cfg) for _ in range(cfg.members - 1))
         P3 = max(cfg.n_points, 1) * 3
         # Motion-space decoding (fitted on the training set; saved with the weights).
         self.register_buffer("mouth_index", torch.zeros(max(cfg.n_points, 1), dtype=torch.int64))
@@ -166,10 +202,34 @@ class AudioToMotion(nn.Module):
         if F != self.config.n_mels or T4 % self.config.mel_per_frame:
             raise ValueError(f"mel must be (B, 4T, {self.config.n_mels}), got {tuple(mel.shape)}")
         x = self.normalize(mel, speech).transpose(1, 2)  # (B, T4, F) -> (B, F, T4)
-        x = self.down(torch.nn.functional.gelu(self.inp(x)))  # (B, C, T)
-        for blk in self.blocks:
-            x = blk(x)
-        return self.head(self.norm(x)).transpose(1, 2)  # (B, C, T) -> (B, T, n_out)
+        y = _run_stack(self, x)
+        if self.config.members > 1:
+            for m in self.extra:
+                y = y + _run_stack(m, x)
+            y = y / self.config.members
+        if self.config.smooth_sigma > 0 and not self.training:
+            y = self._smooth(y)
+        return y.transpose(1, 2)  # (B, n_out, T) -> (B, T, n_out)
+
+    def _smooth(self, y: torch.Tensor) -> torch.Tensor:
+        """Gaussian low-pass over time of (B, C, T), edge-replicated (a symmetric kernel: no lag)."""
+        sig = self.config.smooth_sigma
+        r = int(math.ceil(3 * sig))
+        if r < 1:
+            return y
+        x = torch.arange(-r, r + 1, dtype=y.dtype, device=y.device)
+        k = torch.exp(-0.5 * (x / sig) ** 2)
+        k = (k / k.sum()).reshape(1, 1, -1).repeat(y.shape[1], 1, 1)
+        return torch.nn.functional.conv1d(torch.nn.functional.pad(y, (r, r), mode="replicate"), k, groups=y.shape[1])
+
+    def load_member(self, i: int, single: "AudioToMotion") -> None:
+        """Copy the conv stack of a single-member model into ensemble member ``i``."""
+        dst = self if i == 0 else self.extra[i - 1]
+        src = single.state_dict()
+        with torch.no_grad():
+            for name in ("inp", "down", "blocks", "norm", "head"):
+                for k, v in getattr(dst, name).state_dict(keep_vars=True).items():
+                    v.copy_(src[f"{name}.{k}"])
 
     def decode(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """Whitened outputs (..., n_out) -> mouth offsets (..., P, 3), opening change (...),

@@ -477,7 +477,7 @@ def model_onset_frames() -> int:
 def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_mouth: int = 12,
         channels: int = 64, dilations: tuple[int, ...] = (1, 2, 4, 1, 2), dropout: float = 0.2,
         norm: str = "mean", floor_db: float = 0.0, realign: bool = True, lags_file: Path | None = None,
-        log=print) -> dict:
+        members: int = 1, smooth_sigma: float = 0.0, log=print) -> dict:
     """The whole recipe (see the module docstring); returns a summary dict."""
     import torch
 
@@ -499,7 +499,7 @@ def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_
     log(f"train clips {len(train_names)} ({sum(targets[k]['mouth'].shape[0] for k in train_names) / 25:.0f}s), "
         f"val clips {len(val_names)} ({', '.join(val_names)}); PCA {n_mouth} comps explain {basis['explained']:.3f}")
     cfg = AudioToMotionConfig(channels=channels, n_mouth=n_mouth, n_points=len(index), dilations=dilations,
-                              dropout=dropout, norm=norm, floor_db=floor_db)
+                              dropout=dropout, norm=norm, floor_db=floor_db)  # one member (lags, training)
     lags: dict[str, int] = {}
     lag_info: dict = {}
     if realign:
@@ -516,15 +516,34 @@ def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_
             lag_file.write_text(json.dumps(lag_info, indent=2))
         lags = {k: v["lag"] for k, v in lag_info.items()}
     val = [build_clip(k, targets[k]["audio"], targets[k], basis, 1.0) for k in val_names]
+    clips = _build(train_names, targets, basis, lags)
     model = _new_model(cfg, index, basis, seed)
-    res = train(_build(train_names, targets, basis, lags), val, model, steps, seed, log=log)
+    res = train(clips, val, model, steps, seed, log=log)
+    if members > 1:
+        # Ensemble: members trained alike with seeds seed .. seed + members - 1, outputs averaged.
+        ens = _new_model(AudioToMotionConfig(**{**cfg.to_dict(), "members": members}), index, basis, seed)
+        ens.load_member(0, model)
+        for i in range(1, members):
+            log(f"ensemble member {i + 1}/{members} (seed {seed + i})")
+            m_i = _new_model(cfg, index, basis, seed + i)
+            r_i = train(clips, val, m_i, steps, seed + i, log=log)
+            res["seconds"] += r_i["seconds"]
+            ens.load_member(i, m_i)
+        model = ens
+    if smooth_sigma > 0:  # inference-time output smoothing (not used while training)
+        model.config.smooth_sigma = float(smooth_sigma)
+    if members > 1 or smooth_sigma > 0:
+        v = validate(model, val) if val else {}
+        res["history"].append({"step": steps, "ensemble": members, "smooth_sigma": smooth_sigma, **v})
+        if v:
+            log(f"final ({members} member(s), smoothing sigma {smooth_sigma:g}): val r {v['r']:.3f} lmd {v['lmd']:.4f}")
     summary = {"final": res["history"][-1] if res["history"] else {}, "train_seconds": res["seconds"],
                "lags": lags, "lag_estimates": lag_info, "train_clips": train_names, "val_clips": val_names,
                "train_audio_s": sum(targets[k]["mouth"].shape[0] for k in train_names) / 25,
                "pca_explained": basis["explained"], "steps": steps, "seed": seed,
                "wall_s": time.time() - t_start, "n_params": sum(p.numel() for p in model.parameters())}
     meta = {"train_clips": ",".join(train_names), "val_clips": ",".join(val_names), "steps": str(steps),
-            "seed": str(seed), "norm": norm, "floor_db": f"{floor_db:g}", "lags": json.dumps(lags),
+            "seed": str(seed), "members": str(members), "smooth_sigma": f"{smooth_sigma:g}", "norm": norm, "floor_db": f"{floor_db:g}", "lags": json.dumps(lags),
             "wall_s": f"{summary['wall_s']:.0f}"}
     save_pretrained(model, out / "audio_to_motion", meta)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
@@ -551,6 +570,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lags", type=Path, default=None,
                     help="A/V offsets of the training clips from this JSON (written by an earlier run) "
                          "instead of the cached/estimated ones of this recipe")
+    ap.add_argument("--members", type=int, default=1,
+                    help="ensemble size: networks trained with seeds seed .. seed + members - 1, outputs averaged")
+    ap.add_argument("--smooth-sigma", type=float, default=0.0,
+                    help="inference-time Gaussian smoothing of the outputs over time (std in frames; 0 = off)")
     ap.add_argument("--no-realign", action="store_true", help="skip the A/V offset re-alignment pass")
     ap.add_argument("--prepare-only", action="store_true", help="only track and cache the clips")
     a = ap.parse_args(argv)
@@ -565,7 +588,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     run(a.data, a.cache, a.out, steps=a.steps, seed=a.seed, n_mouth=a.n_mouth, channels=a.channels,
         norm=a.norm, floor_db=a.floor_db, realign=not a.no_realign,
-        dilations=tuple(int(d) for d in a.dilations.split(",")), lags_file=a.lags)
+        dilations=tuple(int(d) for d in a.dilations.split(",")), lags_file=a.lags, members=a.members,
+        smooth_sigma=a.smooth_sigma)
     return 0
 
 
