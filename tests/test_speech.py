@@ -429,3 +429,29 @@ def test_model_ensemble_and_output_smoothing(tmp_path):
     for bad in ({"members": 0}, {"smooth_sigma": -1.0}):
         with pytest.raises(ConfigError):
             AudioToMotionConfig(**bad)
+
+
+def test_lmd_neutral_is_robust_to_one_noisy_closed_frame():
+    """LMD takes each sequence's neutral from its most-closed frames (median of 10 %), so tracker
+    noise on a single closed frame does not shift every frame's distance."""
+    from talkinghead.eval.speech import LIP_POINTS, lmd
+    from talkinghead.face.canonical import load_canonical
+    from talkinghead.motion.extract import summaries
+
+    base = load_canonical().astype(np.float64)
+    lips = np.array(LIP_POINTS)
+    centre_y = base[[13, 14], 1].mean()
+    lower = lips[base[lips, 1] > centre_y] if base[152, 1] > centre_y else lips[base[lips, 1] < centre_y]
+    down = np.sign(base[152, 1] - centre_y)
+    rng = np.random.default_rng(0)
+    amp = np.abs(rng.normal(0, 1, 60)) * 0.05
+    amp[::6] = 0.002  # ten nearly closed frames
+    amp[0] = 0.0  # the most closed one
+    seq = np.repeat(base[None], 60, 0)
+    seq[:, lower, 1] += down * amp[:, None]
+    op = np.array([summaries(c)[2] for c in seq])
+    assert np.corrcoef(op, amp)[0, 1] > 0.9  # the construction opens the mouth
+    assert lmd(seq, seq) < 1e-9
+    noisy = seq.copy()
+    noisy[0, lips, :2] += 0.03  # the most closed frame's lips tracked 0.03 off (its opening unchanged)
+    assert lmd(noisy, seq) < 0.005, lmd(noisy, seq)

@@ -61,23 +61,27 @@ def lmd(ours: np.ndarray, real: np.ndarray, ours_neutral: np.ndarray | None = No
         real_neutral: np.ndarray | None = None, points: list[int] | None = None) -> float:
     """Mean lip-landmark distance between two (T, 478, >=2) canonical landmark sequences.
 
-    Each sequence is expressed relative to its neutral (given, or the frame with the smallest mouth
-    opening) so a different resting shape of the source is not counted, only the motion.
+    Each sequence is expressed relative to its neutral (given, or the median shape of its 10 % most
+    closed frames, as the training targets use) so a different resting shape of the source is not
+    counted, only the motion. (A single most-closed frame as the neutral made the figure jump by up
+    to 25 % between re-renders of the same motion: the tracker's noise on that one frame.)
     """
     idx = LIP_POINTS if points is None else points
     A = np.asarray(ours)[:, idx, :2]
     B = np.asarray(real)[:, idx, :2]
     n = min(A.shape[0], B.shape[0])
     A, B = A[:n], B[:n]
-    na = A[_closed_frame(ours[:n])] if ours_neutral is None else np.asarray(ours_neutral)[idx, :2]
-    nb = B[_closed_frame(real[:n])] if real_neutral is None else np.asarray(real_neutral)[idx, :2]
+    na = np.median(A[_closed_frames(ours[:n])], 0) if ours_neutral is None else np.asarray(ours_neutral)[idx, :2]
+    nb = np.median(B[_closed_frames(real[:n])], 0) if real_neutral is None else np.asarray(real_neutral)[idx, :2]
     return float(np.linalg.norm((A - na) - (B - nb), axis=-1).mean())
 
 
-def _closed_frame(C: np.ndarray) -> int:
+def _closed_frames(C: np.ndarray, fraction: float = 0.1) -> np.ndarray:
+    """Indices of the ``fraction`` of frames with the smallest mouth opening (at least one)."""
     from talkinghead.motion.extract import summaries
 
-    return int(np.argmin([summaries(c)[2] for c in C]))
+    op = np.array([summaries(c)[2] for c in C])
+    return np.argsort(op, kind="stable")[: max(1, int(round(fraction * len(op))))]
 
 
 def blink_stats(eyes: np.ndarray, fps: float, drop: float = 0.5, window_s: float = 1.0) -> dict[str, float]:
