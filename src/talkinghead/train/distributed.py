@@ -87,7 +87,11 @@ def broadcast_int(x: int, info: DistInfo) -> int:
 
 
 def cleanup(info: DistInfo) -> None:
+    """Tear the process group down once every rank got here (a rank that leaves while another is
+    still writing its checkpoint can abort gloo's connection threads: "terminate called without an
+    active exception")."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
