@@ -316,7 +316,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--transcripts", action="store_true",
                     help="also evaluate with the known words (forced alignment -> visemes; needs pocketsphinx)")
     ap.add_argument("--json", dest="json_out", default=None)
+    ap.add_argument("--payload", type=int, default=0,
+                    help="watermark payload id of every rendered output (fixed, so figures reproduce; default 0)")
     a = ap.parse_args(argv)
+    from talkinghead.eval.cross import fixed_payload
+
+    with fixed_payload(a.payload):
+        return _run(a)
+
+
+def _run(a) -> int:
     import torch
 
     from talkinghead.config import SpeakConfig
