@@ -55,20 +55,13 @@ class MotionStrength(StrictConfig):
 
 
 @dataclass
-class AnimateConfig(StrictConfig):
-    """Options of the animate pipeline (CLI flags map one to one)."""
+class RenderOutput(StrictConfig):
+    """Options every portrait pipeline shares: face crop, face choice and the output file."""
 
     size: int = 256
     """Face-crop resolution in px (256 or 512); the output frame is the photo at the matching scale."""
-    relative: bool = True
-    """Relative transfer (driver motion relative to its reference frame) vs absolute."""
-    reference: Literal["first", "neutral"] = "neutral"
-    """Which driver frame relative motion is measured from."""
-    mode: Literal["auto", "face", "object"] = "auto"
     face_index: int | None = None
     """Which face to animate when there are several (left to right); None = the largest."""
-    strength: MotionStrength = field(default_factory=MotionStrength)
-    mouth_interior: Literal["transfer", "synth"] = "transfer"
     renderer: Literal["warp", "neural"] = "warp"
     """warp: geometric warp renderer; neural: warp + the trained refiner (talkinghead.pipelines.renderers)."""
     person: str | None = None
@@ -83,8 +76,6 @@ class AnimateConfig(StrictConfig):
 
     def __post_init__(self) -> None:
         self._check_literals()
-        if isinstance(self.strength, dict):
-            self.strength = MotionStrength.from_dict(self.strength)
         if self.size not in (128, 256, 384, 512):
             raise ConfigError(None, f"size must be 256 or 512 (128/384 also allowed), got {self.size}")
         if self.face_index is not None and self.face_index < 0:
@@ -94,17 +85,27 @@ class AnimateConfig(StrictConfig):
 
 
 @dataclass
-class SpeakConfig(StrictConfig):
+class AnimateConfig(RenderOutput):
+    """Options of the animate pipeline (CLI flags map one to one)."""
+
+    relative: bool = True
+    """Relative transfer (driver motion relative to its reference frame) vs absolute."""
+    reference: Literal["first", "neutral"] = "neutral"
+    """Which driver frame relative motion is measured from."""
+    mode: Literal["auto", "face", "object"] = "auto"
+    strength: MotionStrength = field(default_factory=MotionStrength)
+    mouth_interior: Literal["transfer", "synth"] = "transfer"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.strength, dict):
+            self.strength = MotionStrength.from_dict(self.strength)
+
+
+@dataclass
+class SpeakConfig(RenderOutput):
     """Options of the speak pipeline (speech or text -> talking portrait; CLI flags map one to one)."""
 
-    size: int = 256
-    """Face-crop resolution in px (256 or 512)."""
-    face_index: int | None = None
-    """Which face to animate when there are several (left to right); None = the largest."""
-    renderer: Literal["warp", "neural"] = "warp"
-    """warp: geometric warp renderer; neural: warp + the trained refiner (talkinghead.pipelines.renderers)."""
-    person: str | None = None
-    """A person folder from ``talkinghead finetune`` (few-shot generator); overrides ``renderer``."""
     voice: str = "en"
     """espeak-ng voice / language for --text (e.g. en, en-us, de, fr, es, cmn)."""
     rate: int = 160
@@ -127,20 +128,9 @@ class SpeakConfig(StrictConfig):
     """Audio is run through the network in chunks of this length (constant memory)."""
     model: str | None = None
     """Audio-to-motion weights (path to <stem>.safetensors with <stem>.json); None = bundled."""
-    max_output_side: int = 1920
-    crf: int = 18
-    label: bool = False
-    """Draw a visible "AI-generated" mark (the invisible watermark and C2PA credentials are always on)."""
-    sign_cert: str | None = None
-    """PEM certificate chain for the C2PA signature (default: a local identity created on first use)."""
-    sign_key: str | None = None
 
     def __post_init__(self) -> None:
-        self._check_literals()
-        if self.size not in (128, 256, 384, 512):
-            raise ConfigError(None, f"size must be 256 or 512 (128/384 also allowed), got {self.size}")
-        if self.face_index is not None and self.face_index < 0:
-            raise ConfigError(None, f"face_index must be >= 0, got {self.face_index}")
+        super().__post_init__()
         if not 80 <= int(self.rate) <= 450:
             raise ConfigError(None, f"rate must be in [80, 450] words per minute, got {self.rate}")
         if not 0.0 <= float(self.blink_rate) <= 60.0:
@@ -150,7 +140,5 @@ class SpeakConfig(StrictConfig):
                 raise ConfigError(None, f"{k} must be in [0, 3], got {getattr(self, k)}")
         if not 1.0 <= float(self.chunk_seconds) <= 600.0:
             raise ConfigError(None, f"chunk_seconds must be in [1, 600], got {self.chunk_seconds}")
-        if not 0 <= self.crf <= 51:
-            raise ConfigError(None, f"crf must be in [0, 51], got {self.crf}")
         if not str(self.voice).strip():
             raise ConfigError(None, "voice must not be empty")
