@@ -116,28 +116,16 @@ class _Tee:
         self.warped.append(w)
         if not self.variants:
             return self.nr.refine(w, target)
-        import dataclasses
-
         import torch
 
-        from talkinghead.render.neural import _resize, _scale_points
-        from talkinghead.models.blocks import landmark_image, to_tensor
+        from talkinghead.models.refiner import shrink_correction
+        from talkinghead.render.neural import add_correction
 
-        nr, cfg = self.nr, self.nr.net.config
-        nr.net.config = dataclasses.replace(cfg, output_scale=1.0, shrink=0.0)
-        try:
-            lm = to_tensor(landmark_image(_scale_points(target, nr.size, nr.n), nr.n))
-            with torch.inference_mode():
-                raw = nr.net(to_tensor(_resize(w, nr.n)), nr._src, lm, nr._lm_src)["delta"][0]
-        finally:
-            nr.net.config = cfg
+        raw = torch.from_numpy(self.nr.correction(w, target, raw=True))  # one network pass for all settings
         for (a, t), out in self.variants.items():
-            d = a * torch.sign(raw) * torch.relu(raw.abs() - t)
-            d = d.permute(1, 2, 0).numpy()
-            if nr.n != nr.size:
-                d = cv2.resize(d, (nr.size, nr.size), interpolation=cv2.INTER_LINEAR)
-            out.append(np.clip(w.astype(np.float32) + 255.0 * d + 0.5, 0, 255).astype(np.uint8))
-        return self.nr.refine(w, target)
+            out.append(add_correction(w, shrink_correction(raw, a, t).numpy()))
+        cfg = self.nr.net.config
+        return add_correction(w, shrink_correction(raw, cfg.output_scale, cfg.shrink).numpy())
 
 
 def reenact_clip(clip: Path, refiner_dir, size: int, max_frames: int, mesh, variants=(), no_akd: bool = False,

@@ -122,6 +122,7 @@ def test_refiner_output_scale_and_shrink() -> None:
     assert (raw.abs() > 0.01).any() and (raw.abs() < 0.01).any()
     assert torch.allclose(out["delta"], 0.5 * torch.sign(raw) * (raw.abs() - 0.01).clamp(min=0), atol=1e-6)
     assert torch.allclose(out["prediction"], (w + out["delta"]).clamp(0, 1))
+    assert torch.equal(out["raw_delta"], raw)  # the unshrunk correction, for sweeping (alpha, tau)
     with pytest.raises(ConfigError):
         RefinerConfig(**REF, output_scale=1.5)
 

@@ -109,10 +109,14 @@ class WarpRefiner(PretrainedModel):
             h = blk(h, skips.pop())
         out = self.head(h)
         residual, mask = torch.tanh(out[:, :3]), torch.sigmoid(out[:, 3:])
-        delta = mask * residual
-        c = self.config
-        if c.shrink > 0:  # soft threshold: small, uncertain corrections become exactly zero
-            delta = torch.sign(delta) * F.relu(delta.abs() - c.shrink)
-        if c.output_scale != 1.0:
-            delta = c.output_scale * delta
-        return {"prediction": (warped + delta).clamp(0, 1), "delta": delta, "mask": mask}
+        raw = mask * residual
+        delta = shrink_correction(raw, self.config.output_scale, self.config.shrink)
+        return {"prediction": (warped + delta).clamp(0, 1), "delta": delta, "raw_delta": raw, "mask": mask}
+
+
+def shrink_correction(delta: torch.Tensor, output_scale: float = 1.0, shrink: float = 0.0) -> torch.Tensor:
+    """``output_scale * soft_threshold(delta, shrink)``: small, uncertain corrections become exactly
+    zero, the rest shrink (what ``RefinerConfig.output_scale`` / ``shrink`` do to the raw correction)."""
+    if shrink > 0:
+        delta = torch.sign(delta) * F.relu(delta.abs() - shrink)
+    return output_scale * delta if output_scale != 1.0 else delta

@@ -122,19 +122,30 @@ class NeuralRenderer:
         return blend_face(self.warp.render(target, mouth, scene), img, tgt)
 
 
-    def refine(self, warped: np.ndarray, target: np.ndarray, lm=None) -> np.ndarray:
-        """The refiner's correction of a warp-rendered crop ``warped`` (S, S, 3) for ``target`` landmarks."""
+    def correction(self, warped: np.ndarray, target: np.ndarray, lm=None, raw: bool = False) -> np.ndarray:
+        """The refiner's (n, n, 3) correction in [-1, 1] of a warp-rendered crop ``warped`` (S, S, 3)
+        for ``target`` landmarks; ``raw``: before the config's output_scale / shrink."""
         from talkinghead.models.blocks import landmark_image, to_tensor
 
         if lm is None:
             lm = to_tensor(landmark_image(_scale_points(target, self.size, self.n), self.n)).to(self.device)
         with self.torch.inference_mode():
             w_small = to_tensor(_resize(warped, self.n)).to(self.device)
-            delta = self.net(w_small, self._src, lm, self._lm_src)["delta"][0]  # (3, n, n) in [-1, 1]
-        d = delta.permute(1, 2, 0).float().cpu().numpy()
-        if self.n != self.size:  # the correction is upsampled; the warp keeps its full-resolution detail
-            d = cv2.resize(d, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-        return np.clip(warped.astype(np.float32) + 255.0 * d + 0.5, 0, 255).astype(np.uint8)
+            out = self.net(w_small, self._src, lm, self._lm_src)["raw_delta" if raw else "delta"][0]
+        return out.permute(1, 2, 0).float().cpu().numpy()
+
+    def refine(self, warped: np.ndarray, target: np.ndarray, lm=None) -> np.ndarray:
+        """The refined crop: ``warped`` (S, S, 3) plus the refiner's correction."""
+        return add_correction(warped, self.correction(warped, target, lm))
+
+
+def add_correction(warped: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """``warped`` (S, S, 3) uint8 + a correction (n, n, 3) in [-1, 1], upsampled bilinearly to S when
+    n < S (the warp keeps its full-resolution detail)."""
+    S = warped.shape[0]
+    if delta.shape[0] != S:
+        delta = cv2.resize(delta, (warped.shape[1], S), interpolation=cv2.INTER_LINEAR)
+    return np.clip(warped.astype(np.float32) + 255.0 * delta + 0.5, 0, 255).astype(np.uint8)
 
 
 def blend_face(base: np.ndarray, face: np.ndarray, points: np.ndarray) -> np.ndarray:

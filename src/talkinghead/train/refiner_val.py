@@ -21,7 +21,6 @@ checkpoint, ``output_scale`` and ``shrink`` without looking at the held-out test
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -39,37 +38,38 @@ def raw_deltas(net, part: dict, idx: np.ndarray, batch: int = 16) -> np.ndarray:
     from talkinghead.render.neural import _resize, _scale_points
     from talkinghead.train.data import to_chw
 
-    cfg = net.config
-    net.config = dataclasses.replace(cfg, output_scale=1.0, shrink=0.0)
-    n, S = cfg.size, part["warped"].shape[1]
+    n, S = net.config.size, part["warped"].shape[1]
     out = []
-    try:
-        for b in range(0, len(idx), batch):
-            js = idx[b:b + batch]
-            srcs = [int(part["pair_source"][j]) for j in js]
-            t = lambda xs: torch.from_numpy(np.stack(xs))  # noqa: E731
-            with torch.inference_mode():
-                d = net(t([to_chw(_resize(np.asarray(part["warped"][j]), n)) for j in js]),
-                        t([to_chw(_resize(np.asarray(part["source"][s]), n)) for s in srcs]),
-                        t([to_chw(landmark_image(_scale_points(part["target_points"][j], S, n), n)) for j in js]),
-                        t([to_chw(landmark_image(_scale_points(part["source_points"][s], S, n), n)) for s in srcs]))["delta"]
-            out.append(d.permute(0, 2, 3, 1).numpy())
-    finally:
-        net.config = cfg
+    for b in range(0, len(idx), batch):
+        js = idx[b:b + batch]
+        srcs = [int(part["pair_source"][j]) for j in js]
+        t = lambda xs: torch.from_numpy(np.stack(xs))  # noqa: E731
+        with torch.inference_mode():
+            d = net(t([to_chw(_resize(np.asarray(part["warped"][j]), n)) for j in js]),
+                    t([to_chw(_resize(np.asarray(part["source"][s]), n)) for s in srcs]),
+                    t([to_chw(landmark_image(_scale_points(part["target_points"][j], S, n), n)) for j in js]),
+                    t([to_chw(landmark_image(_scale_points(part["source_points"][s], S, n), n)) for s in srcs]))["raw_delta"]
+        out.append(d.permute(0, 2, 3, 1).numpy())
     return np.concatenate(out)
 
 
 def _apply(w: np.ndarray, raw: np.ndarray, a: float, t: float) -> np.ndarray:
-    """warp (N, S, S, 3) uint8 + a * soft_threshold(raw, t), the correction upsampled to S (bilinear)."""
-    import cv2
+    """warp (N, S, S, 3) uint8 + the correction ``raw`` shrunk with (a, t), as the renderer adds it."""
+    import torch
 
-    out = np.empty_like(w)
-    for i in range(len(w)):
-        d = a * np.sign(raw[i]) * np.maximum(np.abs(raw[i]) - t, 0)
-        if d.shape[0] != w.shape[1]:
-            d = cv2.resize(d, (w.shape[2], w.shape[1]), interpolation=cv2.INTER_LINEAR)
-        out[i] = np.clip(w[i].astype(np.float32) + 255.0 * d + 0.5, 0, 255).astype(np.uint8)
-    return out
+    from talkinghead.models.refiner import shrink_correction
+    from talkinghead.render.neural import add_correction
+
+    return np.stack([add_correction(wi, shrink_correction(torch.from_numpy(ri), a, t).numpy()) for wi, ri in zip(w, raw)])
+
+
+def _scores(imgs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """Mean L1, PSNR and SSIM of ``imgs`` against ``targets``."""
+    from talkinghead.eval.metrics import l1, ssim
+
+    return {"l1": float(np.mean([l1(a, b) for a, b in zip(imgs, targets)])),
+            "psnr": float(np.mean([_psnr(a, b) for a, b in zip(imgs, targets)])),
+            "ssim": float(np.mean([ssim(a, b) for a, b in zip(imgs, targets)]))}
 
 
 def _psnr(a, b) -> float:
@@ -82,7 +82,6 @@ def evaluate(refiner_dirs, clips, variants, cache="out/cache/neural", part_name=
              log=print) -> dict:
     import torch
 
-    from talkinghead.eval.metrics import l1, ssim
     from talkinghead.models.modeling import load_model
     from talkinghead.train.data import _load
 
@@ -96,8 +95,7 @@ def evaluate(refiner_dirs, clips, variants, cache="out/cache/neural", part_name=
     for c, p in parts.items():
         idx = np.arange(0, len(p["pair_source"]), stride)
         w, g = np.asarray(p["warped"])[idx], np.asarray(p["target"])[idx]
-        per_clip_warp[c] = {"l1": np.mean([l1(a, b) for a, b in zip(w, g)]), "psnr": np.mean([_psnr(a, b) for a, b in zip(w, g)]),
-                            "ssim": np.mean([ssim(a, b) for a, b in zip(w, g)])}
+        per_clip_warp[c] = _scores(w, g)
     res["warp"] = {k: float(np.mean([v[k] for v in per_clip_warp.values()])) for k in ("l1", "psnr", "ssim")}
     res["warp_per_clip"] = {c: {k: float(x) for k, x in v.items()} for c, v in per_clip_warp.items()}
     log(f"warp: L1 {res['warp']['l1']:.5f} PSNR {res['warp']['psnr']:.3f} SSIM {res['warp']['ssim']:.5f}")
@@ -109,10 +107,8 @@ def evaluate(refiner_dirs, clips, variants, cache="out/cache/neural", part_name=
             raw = raw_deltas(net, p, idx)
             w, g = np.asarray(p["warped"])[idx], np.asarray(p["target"])[idx]
             for (a, t), m in acc.items():
-                out = _apply(w, raw, a, t)
-                m["l1"].append(np.mean([l1(x, y) for x, y in zip(out, g)]))
-                m["psnr"].append(np.mean([_psnr(x, y) for x, y in zip(out, g)]))
-                m["ssim"].append(np.mean([ssim(x, y) for x, y in zip(out, g)]))
+                for k, v in _scores(_apply(w, raw, a, t), g).items():
+                    m[k].append(v)
         rows = {}
         warp_l1 = np.array([per_clip_warp[c]["l1"] for c in parts])
         for (a, t), m in acc.items():
