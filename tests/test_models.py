@@ -89,7 +89,9 @@ def test_same_keypoints_give_identity_motion() -> None:
 
 
 def test_inverse2x2_and_relative_transfer() -> None:
-    m = torch.randn(5, 3, 2, 2) + 2 * torch.eye(2)
+    # a fixed generator: with the global RNG the matrices depended on the test order, and a nearly
+    # singular draw now and then failed the tolerance (seen once in a full run)
+    m = torch.randn(5, 3, 2, 2, generator=torch.Generator().manual_seed(0)) + 2 * torch.eye(2)
     assert torch.allclose(inverse2x2(m), torch.inverse(m), atol=1e-4)
     s = {"value": torch.zeros(1, 2, 2), "jacobian": torch.eye(2).expand(1, 2, 2, 2)}
     d0 = {"value": torch.full((1, 2, 2), 0.1), "jacobian": 2 * torch.eye(2).expand(1, 2, 2, 2)}
