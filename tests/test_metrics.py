@@ -27,10 +27,9 @@ def test_cross_eval_fixes_the_payload_and_restores_it():
     """eval cross renders with fixed watermark payload ids (reproducible figures); outside the
     context every output gets a fresh random id again."""
     from talkinghead.config import AnimateConfig
-    from talkinghead.eval.cross import fixed_payload
-    from talkinghead.pipelines.provenance import Provenance
+    from talkinghead.pipelines.provenance import Provenance, fixed_payload_id
 
-    with fixed_payload(7):
+    with fixed_payload_id(7):
         ids = {Provenance(AnimateConfig()).payload.output_id for _ in range(3)}
     assert ids == {7}
     fresh = {Provenance(AnimateConfig()).payload.output_id for _ in range(3)}

@@ -10,9 +10,7 @@ each pair with ``payloads`` fixed payload ids (0, 1, ...) and reports the mean: 
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 
@@ -23,6 +21,7 @@ from talkinghead.face.mesh import TrackingFaceMesh
 from talkinghead.io.image import read_image
 from talkinghead.motion.extract import motion_from_landmarks
 from talkinghead.pipelines.animate import AnimatePipeline
+from talkinghead.pipelines.provenance import fixed_payload_id
 
 
 def _series(frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -38,29 +37,17 @@ def _series(frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(mouth), np.array(yaw), np.array(ok)
 
 
-@contextmanager
-def fixed_payload(index: int):
-    """Outputs rendered inside get the payload id ``index`` instead of a random one (eval only)."""
-    from talkinghead.provenance import new_payload
-
-    def fixed():
-        p = new_payload()
-        return type(p)(p.tool, p.version, int(index) & 0xFFFFFFFF)
-
-    with mock.patch("talkinghead.pipelines.provenance.new_payload", fixed):
-        yield
-
-
 def cross_pair(portrait: Path, clip: Path, size: int = 256, max_frames: int = 150, embedder=None,
                payloads: int = 3) -> dict:
     rm, ry = [], []
     for k in range(max(1, payloads)):
-        with fixed_payload(k):
+        with fixed_payload_id(k):
             res = AnimatePipeline(AnimateConfig(size=size))(portrait, clip, None, max_frames=max_frames)
         om, oy, ok = _series(res.frames)
         dm = np.array([m.mouth for m in res.driver.motions[: len(res.frames)]])
         dy = np.array([m.pose.euler_deg()[0] for m in res.driver.motions[: len(res.frames)]])
-        rm.append(pearson(om[ok], dm[ok])), ry.append(pearson(oy[ok], dy[ok]))
+        rm.append(pearson(om[ok], dm[ok]))
+        ry.append(pearson(oy[ok], dy[ok]))
     out = {"portrait": portrait.name, "clip": clip.name, "frames": len(res.frames), "tracked": float(ok.mean()),
            "r_mouth": float(np.mean(rm)), "r_yaw": float(np.mean(ry)),
            "r_mouth_min": float(np.min(rm)), "r_mouth_max": float(np.max(rm))}

@@ -319,9 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--payload", type=int, default=0,
                     help="watermark payload id of every rendered output (fixed, so figures reproduce; default 0)")
     a = ap.parse_args(argv)
-    from talkinghead.eval.cross import fixed_payload
+    from talkinghead.pipelines.provenance import fixed_payload_id
 
-    with fixed_payload(a.payload):
+    with fixed_payload_id(a.payload):
         return _run(a)
 
 

@@ -5,6 +5,7 @@ There is deliberately no switch to turn this off (see the README's "Provenance" 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,27 @@ import numpy as np
 from talkinghead.provenance import Watermarker, draw_label, new_payload, sign_file
 
 
+_FIXED_OUTPUT_ID: int | None = None
+
+
+@contextmanager
+def fixed_payload_id(output_id: int):
+    """Outputs made inside get the payload id ``output_id`` instead of a random one (evals: the static
+    pattern differs per id and moves a tracker's reading of faint detail, so figures reproduce only
+    with a fixed id). The watermark and the credentials stay on."""
+    global _FIXED_OUTPUT_ID
+    previous, _FIXED_OUTPUT_ID = _FIXED_OUTPUT_ID, int(output_id) & 0xFFFFFFFF
+    try:
+        yield
+    finally:
+        _FIXED_OUTPUT_ID = previous
+
+
 class Provenance:
     """One per output: ``mark(frame)`` watermarks (and labels) a frame; ``signer(...)`` signs the file."""
 
     def __init__(self, cfg) -> None:
-        self.payload = new_payload()
+        self.payload = new_payload(output_id=_FIXED_OUTPUT_ID)
         self.wm = Watermarker(self.payload)
         self.label = bool(getattr(cfg, "label", False))
         self.cert = getattr(cfg, "sign_cert", None)

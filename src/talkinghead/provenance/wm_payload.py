@@ -161,8 +161,9 @@ def _viterbi(soft: np.ndarray) -> np.ndarray:
     return np.array(bits[::-1][:_N_BITS], np.uint8)
 
 
-def new_payload(tool: str = "talkinghead", version: str | None = None) -> WatermarkPayload:
-    """A payload for one output: ``tool``, ``version`` (default: this package's) and a random id."""
+def new_payload(tool: str = "talkinghead", version: str | None = None, output_id: int | None = None) -> WatermarkPayload:
+    """A payload for one output: ``tool``, ``version`` (default: this package's) and an id (default:
+    random)."""
     if version is None:
         from talkinghead import __version__ as version
-    return WatermarkPayload(tool, str(version), secrets.randbits(32))
+    return WatermarkPayload(tool, str(version), secrets.randbits(32) if output_id is None else int(output_id))
