@@ -307,12 +307,11 @@ class Watermarker:
         mean = cv2.blur(small, (3, 3))
         act = cv2.blur(np.abs(small - mean), (3, 3))
         m = np.clip(lo + gain * act, lo, hi)
-        if self.scheme.dark_boost is not None:  # luminance adaptation: stronger near black
-            g, level = self.scheme.dark_boost
-            m *= 1.0 + g * np.clip(1.0 - mean / np.float32(level), 0.0, 1.0)
-        if self.scheme.bright_boost is not None:  # and near white
-            g, level = self.scheme.bright_boost
-            m *= 1.0 + g * np.clip(1.0 - (255.0 - mean) / np.float32(level), 0.0, 1.0)
+        # luminance adaptation: stronger near black and near white (distance of the local mean luma)
+        for boost, dist in ((self.scheme.dark_boost, mean), (self.scheme.bright_boost, 255.0 - mean)):
+            if boost is not None:
+                g, level = boost
+                m *= 1.0 + g * np.clip(1.0 - dist / np.float32(level), 0.0, 1.0)
         m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
         return cv2.merge((m, m, m))
 

@@ -88,12 +88,13 @@ class MouthFiller:
         # lips barely differ from the skin (statues, faded paintings) a dark gap between them reads as a
         # crease or as more moustache; upper teeth under the upper lip make it read as an open mouth.
         upper, lower = _ring_mean(image, points, _UPPER), _ring_mean(image, points, _LOWER)
+        skin = self._skin(image, points)
         hidden = float(_smoothstep(1 - upper[0] / max(lower[0], 1.0), 0.25, 0.4))
-        faint = 1 - float(_smoothstep(np.linalg.norm(lower - self._skin(image, points)), 20, 30))
+        faint = 1 - float(_smoothstep(np.linalg.norm(lower - skin), 20, 30))
         self.teeth_need = max(hidden, faint)
         L, a, b = self.lip_mean
         chroma = float(np.clip(np.hypot(a, b) / 15.0, 0, 1))
-        skin_l = float(self._skin(image, points)[0])
+        skin_l = float(skin[0])
         teeth = np.array([np.clip(1.05 * skin_l + 8 + self.teeth_lift * self.teeth_need, 55, 92), 0.1 * a, 0.25 * b + 4 * chroma])
         if self.gap > 0.12:  # source shows its own teeth: take their colour (brightest interior pixels)
             x0, y0 = np.maximum(np.floor(points[topo.INNER_LIPS].min(0)).astype(int), 0)
