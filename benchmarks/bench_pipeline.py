@@ -2,7 +2,7 @@
 
 Prints frames per second and peak RSS at 256 and 512 px, and RSS growth over a long driver.
 
-    python benchmarks/bench_pipeline.py [--source IMG] [--driving CLIP] [--long-seconds 120]
+    python benchmarks/bench_pipeline.py [--source IMG] [--driving CLIP] [--long-seconds 120] [--renderer neural]
 
 Defaults: a portrait and a driving clip from ../shared/data/real when present, else the bundled
 demo inputs (made with scripts/make_demo_inputs.py).
@@ -58,11 +58,11 @@ def looped_driver(driving: str, seconds: float, out: str) -> str:
     return out
 
 
-def run_once(source: str, driving: str, size: int, out_dir: str) -> tuple[float, int, float]:
+def run_once(source: str, driving: str, size: int, out_dir: str, renderer: str = "warp") -> tuple[float, int, float]:
     from talkinghead.config import AnimateConfig
     from talkinghead.pipelines.animate import AnimatePipeline
 
-    pipe = AnimatePipeline(AnimateConfig(size=size))
+    pipe = AnimatePipeline(AnimateConfig(size=size, renderer=renderer))
     t0 = time.perf_counter()
     res = pipe(source, driving, os.path.join(out_dir, f"bench_{size}.mp4"))
     dt = time.perf_counter() - t0
@@ -75,21 +75,22 @@ def main() -> int:
     ap.add_argument("--driving")
     ap.add_argument("--sizes", default="256,512")
     ap.add_argument("--long-seconds", type=float, default=120.0, help="0 to skip the memory run")
+    ap.add_argument("--renderer", default="warp", choices=["warp", "neural"])
     a = ap.parse_args()
     src, drv = default_inputs()
     src, drv = a.source or src, a.driving or drv
     print(f"source {src}\ndriving {drv}\ncpus {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as td:
-        run_once(src, drv, 256, td)  # warm-up (imports, mediapipe graph init)
+        run_once(src, drv, 256, td, a.renderer)  # warm-up (imports, mediapipe graph init)
         for size in map(int, a.sizes.split(",")):
-            fps, n, dt = run_once(src, drv, size, td)
+            fps, n, dt = run_once(src, drv, size, td, a.renderer)
             print(f"size {size}: {n} frames in {dt:.2f} s -> {fps:.1f} fps (full pipeline incl. landmarks + encode); "
                   f"peak RSS so far {peak_rss_mb():.0f} MB")
         if a.long_seconds > 0:
             long = looped_driver(drv, a.long_seconds, os.path.join(td, "long.mp4"))
             sampler = RssSampler()
             sampler.start()
-            fps, n, dt = run_once(src, long, 256, td)
+            fps, n, dt = run_once(src, long, 256, td, a.renderer)
             sampler.stop = True
             sampler.join()
             rs = [r for _, r in sampler.samples]

@@ -276,3 +276,24 @@ def test_refiner_delta_penalty(tmp_path) -> None:
     t.g_loss.cfg = dataclasses.replace(cfg.loss, delta=2.0)
     tot, logs, outs = t.g_loss(batch)
     assert torch.allclose(tot, base + 2.0 * outs["delta"].abs().mean(), atol=1e-6) and "delta_abs" in logs
+
+
+def test_refiner_select_rule() -> None:
+    """The validation rule: do-no-harm filter (SSIM gain > 0, L1 below the warp on every clip), then the lowest
+    mean per-clip L1 ratio; with require_akd, a candidate whose validation AKD is worse than the warp's drops out."""
+    from talkinghead.train.refiner_select import select
+
+    def v(ratios, ssim_gain, akd_gain):
+        return {"l1_ratio_per_clip": ratios, "l1_ratio_mean": sum(ratios) / len(ratios), "ssim_gain": ssim_gain,
+                "psnr_gain": 0.1, "akd_gain": akd_gain}
+
+    res = [{"refiners": {"run/step-0001000/refiner": {
+        "a1_t0": v([0.90, 1.01], 0.01, -0.1),      # best mean ratio but worse than the warp on one clip
+        "a0.5_t0": v([0.95, 0.97], 0.01, 0.02),    # better everywhere, but worse landmarks
+        "a0.25_t0": v([0.97, 0.98], 0.005, -0.01),  # better everywhere, landmarks no worse
+        "a0.1_t0": v([0.94, 0.96], -0.001, -0.2),  # lower SSIM than the warp
+    }}}]
+    pick, rows = select(res)
+    assert (pick["step"], pick["alpha"]) == (1000, 0.5) and len(rows) == 4
+    pick, _ = select(res, require_akd=True)
+    assert (pick["step"], pick["alpha"], pick["refiner"]) == (1000, 0.25, "run/step-0001000/refiner")

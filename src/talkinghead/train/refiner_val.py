@@ -78,8 +78,31 @@ def _psnr(a, b) -> float:
     return min(psnr(a, b), 60.0)  # a target that is the source frame itself is reproduced exactly
 
 
+class _Akd:
+    """Landmark error (AKD, fraction of the target's inter-ocular distance) of images against their targets,
+    with mediapipe's face mesh on both, as in ``benchmarks/bench_neural.py reenact``; frames where either
+    face is not found are skipped."""
+
+    def __init__(self):
+        from talkinghead.face.mesh import FaceMesh
+
+        self.mesh = FaceMesh(static=True).__enter__()
+
+    def points(self, img):
+        f = self.mesh.detect(np.ascontiguousarray(img))
+        return f[0].points[:, :2] if f else None
+
+    def __call__(self, imgs, target_points) -> float:
+        from talkinghead.eval.metrics import akd
+        from talkinghead.face import topology as T
+
+        errs = [akd(lm[:468], g[:468], T.interocular(g)) for img, g in zip(imgs, target_points)
+                if g is not None and (lm := self.points(img)) is not None]
+        return float(np.mean(errs)) if errs else float("nan")
+
+
 def evaluate(refiner_dirs, clips, variants, cache="out/cache/neural", part_name="refine128_r256", stride=2,
-             log=print) -> dict:
+             log=print, with_akd: bool = False) -> dict:
     import torch
 
     from talkinghead.models.modeling import load_model
@@ -91,24 +114,33 @@ def evaluate(refiner_dirs, clips, variants, cache="out/cache/neural", part_name=
         parts[c] = {k: _load(d / f"{k}.npy") for k in
                     ("source", "source_points", "warped", "target", "target_points", "pair_source")}
     res = {"clips": list(clips), "stride": stride, "warp": {}, "refiners": {}}
-    per_clip_warp = {}
+    per_clip_warp, gt_points = {}, {}
+    akd_of = _Akd() if with_akd else None
     for c, p in parts.items():
         idx = np.arange(0, len(p["pair_source"]), stride)
         w, g = np.asarray(p["warped"])[idx], np.asarray(p["target"])[idx]
         per_clip_warp[c] = _scores(w, g)
-    res["warp"] = {k: float(np.mean([v[k] for v in per_clip_warp.values()])) for k in ("l1", "psnr", "ssim")}
+        if akd_of is not None:
+            gt_points[c] = [akd_of.points(x) for x in g]
+            per_clip_warp[c]["akd"] = akd_of(w, gt_points[c])
+    keys = ("l1", "psnr", "ssim") + (("akd",) if with_akd else ())
+    res["warp"] = {k: float(np.mean([v[k] for v in per_clip_warp.values()])) for k in keys}
     res["warp_per_clip"] = {c: {k: float(x) for k, x in v.items()} for c, v in per_clip_warp.items()}
-    log(f"warp: L1 {res['warp']['l1']:.5f} PSNR {res['warp']['psnr']:.3f} SSIM {res['warp']['ssim']:.5f}")
+    log(f"warp: L1 {res['warp']['l1']:.5f} PSNR {res['warp']['psnr']:.3f} SSIM {res['warp']['ssim']:.5f}"
+        + (f" AKD {100 * res['warp']['akd']:.3f}%" if with_akd else ""))
     for rd in refiner_dirs:
         net = load_model(rd).eval()
-        acc = {tuple(v): {"l1": [], "psnr": [], "ssim": []} for v in variants}
+        acc = {tuple(v): {k: [] for k in keys} for v in variants}
         for c, p in parts.items():
             idx = np.arange(0, len(p["pair_source"]), stride)
             raw = raw_deltas(net, p, idx)
             w, g = np.asarray(p["warped"])[idx], np.asarray(p["target"])[idx]
             for (a, t), m in acc.items():
-                for k, v in _scores(_apply(w, raw, a, t), g).items():
+                out = _apply(w, raw, a, t)
+                for k, v in _scores(out, g).items():
                     m[k].append(v)
+                if akd_of is not None:
+                    m["akd"].append(akd_of(out, gt_points[c]))
         rows = {}
         warp_l1 = np.array([per_clip_warp[c]["l1"] for c in parts])
         for (a, t), m in acc.items():
@@ -119,10 +151,13 @@ def evaluate(refiner_dirs, clips, variants, cache="out/cache/neural", part_name=
             r["l1_rel"] = r["l1"] / res["warp"]["l1"]
             r["ssim_gain"] = r["ssim"] - res["warp"]["ssim"]
             r["psnr_gain"] = r["psnr"] - res["warp"]["psnr"]
+            if akd_of is not None:
+                r["akd_gain"] = r["akd"] - res["warp"]["akd"]  # > 0: worse landmarks than the warp
             rows[f"a{a:g}_t{t:g}"] = r
             log(f"{rd}  alpha {a:g} tau {t:g}: L1 {r['l1']:.5f} ({r['l1_rel']:.4f}x warp, per-clip mean "
                 f"{r['l1_ratio_mean']:.4f}x, better on {int((ratios < 1).sum())}/{len(ratios)}) "
-                f"PSNR {r['psnr']:.3f} ({r['psnr_gain']:+.3f}) SSIM {r['ssim']:.5f} ({r['ssim_gain']:+.5f})")
+                f"PSNR {r['psnr']:.3f} ({r['psnr_gain']:+.3f}) SSIM {r['ssim']:.5f} ({r['ssim_gain']:+.5f})"
+                + (f" AKD {100 * r['akd']:.3f}% ({100 * r['akd_gain']:+.3f})" if akd_of is not None else ""))
         res["refiners"][str(rd)] = rows
         del net
         torch.cuda.empty_cache() if torch.cuda.is_available() else None
@@ -139,6 +174,7 @@ def main(argv=None) -> int:
     p.add_argument("--stride", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None)
+    p.add_argument("--akd", action="store_true", help="also landmark error (AKD) of every variant (mediapipe; slower)")
     p.add_argument("--build", action="store_true", help="render missing warp pairs of --clips into --cache first")
     p.add_argument("--videos", default="../shared/data/real/videos")
     a = p.parse_args(argv)
@@ -161,7 +197,7 @@ def main(argv=None) -> int:
         build_cache(DataConfig(videos=a.videos, cache=a.cache, size=int(m.group(1)), render_size=int(m.group(2)),
                                include=tuple(a.clips)), ("refine",))
     variants = a.variants or [(1.0, 0.0)]
-    res = evaluate(a.refiner, a.clips, variants, a.cache, a.part, a.stride)
+    res = evaluate(a.refiner, a.clips, variants, a.cache, a.part, a.stride, with_akd=a.akd)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2))
     return 0
