@@ -34,3 +34,24 @@ def test_cross_eval_fixes_the_payload_and_restores_it():
     assert ids == {7}
     fresh = {Provenance(AnimateConfig()).payload.output_id for _ in range(3)}
     assert len(fresh) == 3 and 7 not in fresh
+
+
+def test_akd_difference_interval() -> None:
+    """The paired bootstrap of bench_neural: a constant shift gives that shift and a zero-width interval; pure
+    noise around zero gives an interval that holds zero; frames with a missing face (NaN) are dropped."""
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_neural", pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_neural.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rng = np.random.default_rng(3)
+    warp = rng.uniform(0.01, 0.03, (2, 80))
+    shifted = [np.stack([w, w + 0.002], 1) for w in warp]
+    shifted[0][5, 1] = np.nan
+    m, lo, hi = bench.akd_difference_ci(shifted, n_boot=200)
+    assert abs(m - 0.002) < 1e-9 and abs(lo - 0.002) < 1e-9 and abs(hi - 0.002) < 1e-9
+    noisy = [np.stack([w, w + rng.normal(0, 0.002, w.shape)], 1) for w in warp]
+    m, lo, hi = bench.akd_difference_ci(noisy, n_boot=500)
+    assert lo < 0 < hi and lo < m < hi
