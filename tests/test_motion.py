@@ -128,3 +128,35 @@ def test_extreme_yaw_is_softly_limited(canon):
             for y in (0, 5, 20, 40)]
     assert abs(yaws[0] - 20) < 1 and abs(yaws[1] - 25) < 1.5  # small turns pass unchanged
     assert yaws[1] < yaws[2] < yaws[3] <= MAX_YAW_DEG + 1  # monotonic, bounded
+
+
+def test_turned_source_keeps_its_pose_at_rest(canon):
+    """A portrait turned past the yaw limit maps to itself when the driver does not move (the old absolute
+    limit forced it round to the limit and tore the far cheek), and may turn towards the camera only a
+    little; a frontal source keeps the full range."""
+    from talkinghead.motion.transfer import MAX_YAW_DEG
+
+    ref = motion_from_landmarks(posed(canon, s=80))
+
+    def yaws(src_yaw, drv_yaws):
+        tr = MotionTransfer(posed(canon, yaw=src_yaw, s=50).astype(np.float32))
+        tr.set_reference(ref)
+        return [motion_from_landmarks(tr(motion_from_landmarks(posed(canon, yaw=y, s=80))).astype(np.float64))
+                .pose.euler_deg()[0] for y in drv_yaws]
+
+    rest, away, toward = yaws(48, (0, 10, -30))
+    assert abs(rest - 48) < 1
+    assert 48 < away < 48 + 0.34 * MAX_YAW_DEG + 1  # further away: a little, bounded
+    assert 48 - 0.34 * MAX_YAW_DEG < toward < 48 - 2  # towards the camera: some, but far less than 30
+    assert yaws(0, (-30,))[0] < -20  # a frontal source still follows a large turn
+
+
+def test_tilted_source_keeps_its_pitch_at_rest(canon):
+    """A portrait photographed from below (pitch past the soft limit's knee, as many frontal photos measure)
+    is not tilted at rest, and still nods with the driver."""
+    ref = motion_from_landmarks(posed(canon, s=80))
+    tr = MotionTransfer(posed(canon, pitch=20, s=50).astype(np.float32))
+    tr.set_reference(ref)
+    pitch = [motion_from_landmarks(tr(motion_from_landmarks(posed(canon, pitch=p, s=80))).astype(np.float64))
+             .pose.euler_deg()[1] for p in (0, -10)]
+    assert abs(pitch[0] - 20) < 0.2 and pitch[1] < 12

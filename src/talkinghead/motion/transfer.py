@@ -39,20 +39,37 @@ def mouth_width(canonical: np.ndarray) -> float:
     return float(np.linalg.norm(canonical[MOUTH_CORNERS[0], :2] - canonical[MOUTH_CORNERS[1], :2]))
 
 
-def _soft_clip(x: float, limit: float) -> float:
-    """Identity for small |x|, approaching ±limit smoothly (tanh knee over the last third)."""
-    knee = 0.66 * limit
+def _soft_clip(x: float, limit: float, own: float = 0.0, reach: bool = True) -> float:
+    """Identity for small |x|, approaching ±limit smoothly (tanh knee over the last third).
+
+    ``own``: the source's own angle, which always maps to itself. A source already past the knee (a
+    portrait turned 48 degrees) keeps its pose at rest instead of being forced round to the limit, and
+    may turn a little further away (up to a third of the limit). With ``reach``, it may also turn
+    towards the camera less the further it is turned: what a 2-D warp would have to reveal there (the
+    far cheek) is not in the photo, so a large turn towards the camera tears it.
+    """
+    knee, span = 0.66 * limit, 0.34 * limit
+    if abs(own) > knee:
+        sgn, d = float(np.sign(own)), x - own
+        if d * sgn >= 0:  # further away
+            return float(own + sgn * span * np.tanh(abs(d) / span))
+        if reach:
+            r = 0.5 * span + (knee + limit - 0.5 * span) * np.exp(-(abs(own) - knee) / (0.5 * span))
+            return float(own - sgn * r * np.tanh(abs(d) / r))
+        if x * sgn >= 0:  # back towards the camera, still on the source's side: free
+            return x
     if abs(x) <= knee:
         return x
-    span = limit - knee
     return float(np.sign(x) * (knee + span * np.tanh((abs(x) - knee) / span)))
 
 
-def limit_rotation(R: np.ndarray) -> np.ndarray:
-    """Rotation with yaw and pitch softly limited to MAX_YAW_DEG / MAX_PITCH_DEG."""
-    pose = HeadPose(R, np.zeros(2), 1.0)
-    yaw, pitch, roll = pose.euler_deg()
-    y2, p2 = _soft_clip(yaw, MAX_YAW_DEG), _soft_clip(pitch, MAX_PITCH_DEG)
+def limit_rotation(R: np.ndarray, own: np.ndarray | None = None) -> np.ndarray:
+    """Rotation with yaw and pitch softly limited to MAX_YAW_DEG / MAX_PITCH_DEG, never moving the
+    source's own rotation ``own`` (see :func:`_soft_clip`)."""
+    yaw, pitch, roll = HeadPose(R, np.zeros(2), 1.0).euler_deg()
+    oy, op = HeadPose(own, np.zeros(2), 1.0).euler_deg()[:2] if own is not None else (0.0, 0.0)
+    # pitch: no reach limit (frontal faces measure 10-20 degrees of pitch: nods must pass)
+    y2, p2 = _soft_clip(yaw, MAX_YAW_DEG, oy), _soft_clip(pitch, MAX_PITCH_DEG, op, reach=False)
     if y2 == yaw and p2 == pitch:
         return R
     return HeadPose.rotation_from_euler(y2, p2, roll)
@@ -103,7 +120,7 @@ class MotionTransfer:
         if self.relative:
             ref = self.reference
             R_rel = m.pose.rotation @ ref.pose.rotation.T
-            R = limit_rotation(_rotation_power(R_rel, a) @ src.rotation)
+            R = limit_rotation(_rotation_power(R_rel, a) @ src.rotation, src.rotation)
             scale = src.scale * (m.pose.scale / ref.pose.scale) ** a
             t = src.translation + a * (m.pose.translation - ref.pose.translation) * (src.scale / ref.pose.scale)
             return HeadPose(R, t, float(scale), src.tz)
