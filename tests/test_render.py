@@ -324,3 +324,47 @@ def test_teeth_for_illegible_lips(face) -> None:
     skin_l, teeth_l = cv2.cvtColor(np.float32([[[215, 170, 140], np.clip(g.teeth, 0, 255)]]) / 255,
                                    cv2.COLOR_RGB2LAB)[0, :, 0]
     assert teeth_l > skin_l + 12, (teeth_l, skin_l)
+
+
+def _turned_face(yaw: float, size: int = S) -> np.ndarray:
+    """Canonical landmarks (478, 3) posed at ``yaw`` degrees in a ``size`` crop (x, y px, z depth)."""
+    from talkinghead.face.canonical import load_canonical
+    from talkinghead.face.types import HeadPose
+
+    return HeadPose(HeadPose.rotation_from_euler(yaw, 0.0, 0.0), np.array([size / 2, size * 0.45]),
+                    size * 0.2).project(load_canonical()).astype(np.float32)
+
+
+def test_turned_face_silhouette() -> None:
+    """A frontal face has no oval point inside its outline; a face turned 45 degrees has several (its far
+    cheek folds behind the nose), each moved onto the outline."""
+    from talkinghead.render.warp import silhouette_sources
+
+    front, turned = _turned_face(0.0), _turned_face(45.0)
+    assert not silhouette_sources(front)
+    sil = silhouette_sources(turned)
+    hull = cv2.convexHull(turned[:topo.N_FACE, :2].astype(np.float32))
+    assert len(sil) > 5
+    assert all(abs(cv2.pointPolygonTest(hull, (float(q[0]), float(q[1])), True)) < 0.5 for q in sil.values())
+
+
+def test_turned_face_renders_itself_at_rest() -> None:
+    """With the vertex copies for a turned face (oval-to-background triangles sampled from the silhouette),
+    the source is still reproduced exactly at rest, and a turn toward the camera moves the face and leaves
+    the frame border (near) unchanged."""
+    from talkinghead.render.warp import face_triangles
+
+    if face_triangles() is None:
+        pytest.skip("needs mediapipe's tessellation")
+    src, dst = _turned_face(45.0), _turned_face(33.0)
+    img = _texture(S).astype(np.uint8)
+    hull = cv2.convexHull(src[:topo.N_FACE, :2].astype(np.float32)).astype(np.int32)
+    cv2.fillPoly(img, [hull], (215, 170, 140))
+    r = WarpRenderer(fill_mouth=False)
+    r.prepare(img, src[:, :2])
+    assert len(r._copies) > 5
+    assert _diff(r.render(src), img)[8:-8, 8:-8].max() <= 2
+    out = r.render(dst)
+    band = max(8, S // 32)
+    assert _diff(out[:band], img[:band]).max() <= 3 and _diff(out[-band:], img[-band:]).max() <= 3
+    assert _diff(out, img).mean() > 1.0  # it did move

@@ -90,6 +90,38 @@ def mesh_triangles(verts: np.ndarray, upper_eye_alias: dict[int, int]) -> np.nda
     return np.concatenate([face, _hole_strips(upper_eye_alias), tris[np.array(keep, bool)]])
 
 
+def silhouette_sources(points: np.ndarray, inside: float = 1.5) -> dict[int, np.ndarray]:
+    """Face-oval landmarks that lie inside the face's visible outline (the convex hull of the face
+    landmarks) by more than ``inside`` px, mapped to the nearest point of that outline."""
+    P = np.asarray(points, np.float64)[: topo.N_FACE, :2]
+    hull = cv2.convexHull(P.astype(np.float32))[:, 0].astype(np.float64)
+    a, b = hull, np.roll(hull, -1, 0)
+    out = {}
+    for v in topo.FACE_OVAL:
+        if cv2.pointPolygonTest(hull.astype(np.float32), (float(P[v, 0]), float(P[v, 1])), True) <= inside:
+            continue
+        ab = b - a
+        t = np.clip(((P[v] - a) * ab).sum(1) / np.maximum((ab ** 2).sum(1), 1e-9), 0, 1)
+        q = a + t[:, None] * ab
+        out[int(v)] = q[np.argmin(np.linalg.norm(q - P[v], axis=1))].astype(np.float32)
+    return out
+
+
+def _add_copies(verts: np.ndarray, tris: np.ndarray, rows: np.ndarray, src: dict[int, np.ndarray], start: int):
+    """Insert copies of the vertices in ``src`` at index ``start``, at the source positions given there;
+    triangle ``rows`` use the copies. Returns (verts, tris, copied vertex indices); indices >= ``start``
+    move back by the number of copies."""
+    copied = np.array(sorted(src), np.int64)
+    if not len(copied) or not len(rows):
+        return verts, tris, np.zeros(0, np.int64)
+    tris = np.where(tris >= start, tris + len(copied), tris)
+    lut = np.arange(len(verts) + len(copied))
+    lut[copied] = start + np.arange(len(copied))
+    tris[rows] = lut[tris[rows]]
+    pos = np.array([src[int(v)] for v in copied], np.float32)
+    return np.concatenate([verts[:start], pos, verts[start:]]), tris, copied
+
+
 def head_anchors(points: np.ndarray, size: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
     """Anchors outside the face oval: positions (A, 2) and per-anchor motion weights (A, 4).
 
@@ -297,7 +329,19 @@ class WarpRenderer:
         verts = np.concatenate([pts[: topo.N_FACE], self.anchors, fixed, pts[self._lid_copies]])
         alias = {int(v): len(verts) - len(self._lid_copies) + i for i, v in enumerate(self._lid_copies)}
         self.n_face = topo.N_FACE
-        self.mesh = MeshWarp(verts, S, step, mesh_triangles(verts, alias), fine_step=max(1, S // 256))
+        tris = mesh_triangles(verts, alias)
+        # A face seen from the side: mediapipe folds the far cheek's oval points behind the nose, so the
+        # triangles between the oval and the anchors would sample the nose and mouth as "background" and
+        # paste a second profile where a turn reveals them. They use copies of those oval points placed
+        # on the visible outline instead (in the source, and at the same offset in the target, so the
+        # render is exact at rest), just before the lid copies.
+        face_tris = face_triangles()
+        outer = np.arange(len(face_tris) + len(_hole_strips(alias)), len(tris)) if face_tris is not None else []
+        verts, tris, self._copies = _add_copies(verts, tris, np.asarray(outer, np.int64), silhouette_sources(pts),
+                                                len(verts) - len(self._lid_copies))
+        start = topo.N_FACE + len(self.anchors) + len(fixed)
+        self._copy_offset = verts[start: start + len(self._copies)] - pts[self._copies]
+        self.mesh = MeshWarp(verts, S, step, tris, fine_step=max(1, S // 256))
         self._unfold = Unfolder(self.mesh.src, self.mesh.triangles,
                                 np.arange(topo.N_FACE, topo.N_FACE + len(self.anchors)))
         self._fixed = fixed
@@ -359,7 +403,8 @@ class WarpRenderer:
             face[up[crossed]], face[lo[crossed]] = mid, mid
         src = src.copy() if src is self.mesh.src else src
         src[-len(self._lid_copies):] = self._eye_interior(face)
-        verts = np.concatenate([face, anchors.astype(np.float32), self._fixed, face[self._lid_copies]])
+        verts = np.concatenate([face, anchors.astype(np.float32), self._fixed,
+                                face[self._copies] + self._copy_offset, face[self._lid_copies]])
         if scene is not None:
             verts = self._unfold(verts)
         return verts, src
@@ -395,6 +440,9 @@ class WarpRenderer:
         d = np.full(n, z.max() + 1e3)
         d[: self.n_face] = z
         d[n - len(self._lid_copies):] = z[self._lid_copies]
+        k = len(self._copies)
+        if k:
+            d[n - len(self._lid_copies) - k: n - len(self._lid_copies)] = z[self._copies]
         return d
 
     def render(self, target: np.ndarray, mouth: MouthSource | None = None,
