@@ -63,11 +63,11 @@ def _soft_clip(x: float, limit: float, own: float = 0.0, reach: bool = True) -> 
     return float(np.sign(x) * (knee + span * np.tanh((abs(x) - knee) / span)))
 
 
-def limit_rotation(R: np.ndarray, own: np.ndarray | None = None) -> np.ndarray:
+def limit_rotation(R: np.ndarray, own: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """Rotation with yaw and pitch softly limited to MAX_YAW_DEG / MAX_PITCH_DEG, never moving the
-    source's own rotation ``own`` (see :func:`_soft_clip`)."""
+    source's own (yaw, pitch) ``own`` in degrees (see :func:`_soft_clip`)."""
     yaw, pitch, roll = HeadPose(R, np.zeros(2), 1.0).euler_deg()
-    oy, op = HeadPose(own, np.zeros(2), 1.0).euler_deg()[:2] if own is not None else (0.0, 0.0)
+    oy, op = own
     # pitch: no reach limit (frontal faces measure 10-20 degrees of pitch: nods must pass)
     y2, p2 = _soft_clip(yaw, MAX_YAW_DEG, oy), _soft_clip(pitch, MAX_PITCH_DEG, op, reach=False)
     if y2 == yaw and p2 == pitch:
@@ -89,6 +89,7 @@ class MotionTransfer:
     def __init__(self, source_points: np.ndarray, strength: MotionStrength | None = None,
                  relative: bool = True, driver_to_source: np.ndarray | None = None):
         self.source = motion_from_landmarks(source_points)
+        self._own_angles = tuple(self.source.pose.euler_deg()[:2])  # (yaw, pitch): kept by limit_rotation
         self.source_points = source_points
         self.strength = strength or MotionStrength()
         self.relative = relative
@@ -120,7 +121,7 @@ class MotionTransfer:
         if self.relative:
             ref = self.reference
             R_rel = m.pose.rotation @ ref.pose.rotation.T
-            R = limit_rotation(_rotation_power(R_rel, a) @ src.rotation, src.rotation)
+            R = limit_rotation(_rotation_power(R_rel, a) @ src.rotation, self._own_angles)
             scale = src.scale * (m.pose.scale / ref.pose.scale) ** a
             t = src.translation + a * (m.pose.translation - ref.pose.translation) * (src.scale / ref.pose.scale)
             return HeadPose(R, t, float(scale), src.tz)

@@ -83,10 +83,8 @@ class _Akd:
     with mediapipe's face mesh on both, as in ``benchmarks/bench_neural.py reenact``; frames where either
     face is not found are skipped."""
 
-    def __init__(self):
-        from talkinghead.face.mesh import FaceMesh
-
-        self.mesh = FaceMesh(static=True).__enter__()
+    def __init__(self, mesh):
+        self.mesh = mesh
 
     def points(self, img):
         f = self.mesh.detect(np.ascontiguousarray(img))
@@ -103,6 +101,15 @@ class _Akd:
 
 def evaluate(refiner_dirs, clips, variants, cache="out/cache/neural", part_name="refine128_r256", stride=2,
              log=print, with_akd: bool = False) -> dict:
+    if not with_akd:
+        return _evaluate(refiner_dirs, clips, variants, cache, part_name, stride, log, None)
+    from talkinghead.face.mesh import FaceMesh
+
+    with FaceMesh(static=True) as mesh:
+        return _evaluate(refiner_dirs, clips, variants, cache, part_name, stride, log, _Akd(mesh))
+
+
+def _evaluate(refiner_dirs, clips, variants, cache, part_name, stride, log, akd_of: _Akd | None) -> dict:
     import torch
 
     from talkinghead.models.modeling import load_model
@@ -115,7 +122,7 @@ def evaluate(refiner_dirs, clips, variants, cache="out/cache/neural", part_name=
                     ("source", "source_points", "warped", "target", "target_points", "pair_source")}
     res = {"clips": list(clips), "stride": stride, "warp": {}, "refiners": {}}
     per_clip_warp, gt_points = {}, {}
-    akd_of = _Akd() if with_akd else None
+    with_akd = akd_of is not None
     for c, p in parts.items():
         idx = np.arange(0, len(p["pair_source"]), stride)
         w, g = np.asarray(p["warped"])[idx], np.asarray(p["target"])[idx]
