@@ -292,7 +292,7 @@ def test_speed(face, size: int) -> None:
 
 
 def test_teeth_for_illegible_lips(face) -> None:
-    """Red lips on skin: no teeth needed. Lips the colour of the skin (a statue): teeth are drawn
+    """Red lips on skin: no teeth needed, nor for pale but red lips. Lips the colour of the skin (a statue): teeth are drawn
     under the upper lip when the mouth opens, so the opening reads as one (brighter band at the top)."""
     from talkinghead.render.mouth import MouthFiller
 
@@ -307,6 +307,12 @@ def test_teeth_for_illegible_lips(face) -> None:
     g = MouthFiller()
     g.prepare(statue, pts)
     assert g.teeth_need > 0.8, g.teeth_need
+    # pale lips as light as the skin but clearly redder (a 3-D cartoon's) are legible by their hue: no teeth
+    pale = img.copy()
+    pale[lips > 0] = (230, 120, 110)
+    h = MouthFiller()
+    h.prepare(pale, pts)
+    assert h.teeth_need < 0.2, h.teeth_need
     mw = np.linalg.norm(pts[61] - pts[291])
     target = _jaw_drop(pts, 0.2 * mw)
     inner = _inner_mask(target)

@@ -90,7 +90,9 @@ class MouthFiller:
         upper, lower = _ring_mean(image, points, _UPPER), _ring_mean(image, points, _LOWER)
         skin = self._skin(image, points)
         hidden = float(_smoothstep(1 - upper[0] / max(lower[0], 1.0), 0.25, 0.4))
-        faint = 1 - float(_smoothstep(np.linalg.norm(lower - skin), 20, 30))
+        # Lips stand out from skin mostly by hue (red), so chroma counts twice: a pale but red lower lip
+        # (a 3-D cartoon's) is legible, one only darker than the skin (a statue's, a faded paint's) is not.
+        faint = 1 - float(_smoothstep(np.linalg.norm((lower - skin) * (1.0, 2.0, 2.0)), 22, 32))
         self.teeth_need = max(hidden, faint)
         L, a, b = self.lip_mean
         chroma = float(np.clip(np.hypot(a, b) / 15.0, 0, 1))
