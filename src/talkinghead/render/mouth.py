@@ -68,6 +68,22 @@ def _smoothstep(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
+def _axes(points: np.ndarray):
+    """The mouth's frame: centre, along (e) and down (n) unit vectors, half-width between the inner
+    corners, and the upper / lower inner-lip curves as (X, Y) samples sorted by X in that frame."""
+    cl, cr = points[78, :2].astype(np.float64), points[308, :2].astype(np.float64)
+    mid, hw = (cl + cr) / 2, max(np.linalg.norm(cr - cl) / 2, 1.0)
+    e = (cr - cl) / (2 * hw)
+    n = np.array([-e[1], e[0]])
+    rel = points[topo.INNER_LIPS, :2] - mid
+    ix, iy = rel @ e, rel @ n
+    curves = []
+    for part in (_UPPER, _LOWER):
+        o = np.argsort(ix[part])
+        curves.append((ix[part][o], iy[part][o]))
+    return mid, e, n, hw, curves
+
+
 class MouthFiller:
     """Fills the target inner-lip polygon of a rendered crop (call ``prepare`` with the source first)."""
 
@@ -82,6 +98,8 @@ class MouthFiller:
         """Source lip-ring statistics and the synthetic interior's colours (teeth, cavity, lip shadow)."""
         self.size = image.shape[0]
         self.gap = opening(points)
+        self.image = image
+        self.axes = _axes(points)
         self.lip_mean, self.lip_std = _lip_stats(image, points)
         # Lip legibility: an opening reads as one (to a viewer, and to a face tracker) by the lips framing
         # it. Where the upper lip is hidden (a moustache: upper ring much darker than the lower) or the
@@ -143,6 +161,9 @@ class MouthFiller:
         patch = patch * self._rim_shade(mask, gap * mw)[..., None]
         if use_driver and self.teeth_boost * self.teeth_need > 0:
             patch = self._upper_teeth(patch, box, target, gap)
+        own = float(_smoothstep(self.gap, 0.04, 0.1))
+        if own > 0:
+            patch = self._own_teeth(patch, box, target, own)
         mask = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(0.5, mw / 90))
         m = (alpha * mask)[..., None]
         region = out[y0:y1, x0:x1].astype(np.float32)
@@ -205,16 +226,7 @@ class MouthFiller:
         """Mouth-aligned coordinates over ``box``: along (X) and down (Y) the mouth from its centre,
         the upper/lower inner-lip curves yu(X), yl(X), and the half-width hw."""
         x0, y0, x1, y1 = box
-        cl, cr = target[78].astype(np.float64), target[308].astype(np.float64)
-        mid, hw = (cl + cr) / 2, max(np.linalg.norm(cr - cl) / 2, 1.0)
-        e = (cr - cl) / (2 * hw)
-        n = np.array([-e[1], e[0]])
-        rel = target[topo.INNER_LIPS] - mid
-        ix, iy = rel @ e, rel @ n
-        curves = []
-        for part in (_UPPER, _LOWER):
-            o = np.argsort(ix[part])
-            curves.append((ix[part][o], iy[part][o]))
+        mid, e, n, hw, curves = _axes(target)
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         X = (xx - mid[0]) * e[0] + (yy - mid[1]) * e[1]
         Y = (xx - mid[0]) * n[0] + (yy - mid[1]) * n[1]
@@ -238,6 +250,32 @@ class MouthFiller:
         shade = ((1 - 0.4 * xn ** 2) * seams * edge)[..., None]
         col = patch.astype(np.float32)
         return col + a[..., None] * (0.92 * self.teeth * shade - col)
+
+    def _own_teeth(self, patch: np.ndarray, box: tuple[int, int, int, int], target: np.ndarray,
+                      weight: float) -> np.ndarray:
+        """An open source's own teeth (a smile's), its interior split at the middle of its opening: the upper
+        half rides on the upper inner lip, the lower half on the lower one, at the source's scale, so
+        the teeth stay whole and attached to their jaw and the opening between them (``patch``: the
+        driver's or the drawn cavity) grows. Where the halves would overlap (the target opening is
+        smaller) each lip keeps the part nearer to it."""
+        X, Y, yu, yl, hw = self._frame(box, target)
+        mid, e, n, hw_s, (cu, cl) = self.axes
+        k = hw_s / hw
+        Xs = X * k
+        yu_s, yl_s = np.interp(Xs, *cu), np.interp(Xs, *cl)
+        half = np.maximum(yl_s - yu_s, 0) / 2
+        du, dl = (Y - yu) * k, (yl - Y) * k
+        upper = du <= dl
+        ys = np.where(upper, yu_s + du, yl_s - dl)
+        # opaque within the source half, fading over one source pixel past it and at the corners
+        a = np.clip(half - np.where(upper, du, dl) + 0.5, 0, 1) * np.clip((hw_s - np.abs(Xs)) / 2, 0, 1)
+        mx = (mid[0] + Xs * e[0] + ys * n[0]).astype(np.float32)
+        my = (mid[1] + Xs * e[1] + ys * n[1]).astype(np.float32)
+        own = cv2.remap(self.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        # only its teeth (clearly lighter than its lips): a dark open source mouth lets the driver's show
+        a = a * _smoothstep(_lab(own)[..., 0], self.lip_mean[0] + 5, self.lip_mean[0] + 15)
+        col = patch.astype(np.float32)
+        return col + (weight * a)[..., None] * (own - col)
 
     def _synth_patch(self, box: tuple[int, int, int, int], target: np.ndarray) -> np.ndarray:
         """A drawn interior in the target's mouth frame: cavity gradient, upper and lower teeth."""

@@ -333,14 +333,12 @@ class WarpRenderer:
         # A face seen from the side: mediapipe folds the far cheek's oval points behind the nose, so the
         # triangles between the oval and the anchors would sample the nose and mouth as "background" and
         # paste a second profile where a turn reveals them. They use copies of those oval points placed
-        # on the visible outline instead (in the source, and at the same offset in the target, so the
-        # render is exact at rest), just before the lid copies.
+        # on the visible outline instead (in the source, and on the target's visible outline, so the
+        # mesh stays closed and the render is exact at rest), just before the lid copies.
         face_tris = face_triangles()
         outer = np.arange(len(face_tris) + len(_hole_strips(alias)), len(tris)) if face_tris is not None else []
         verts, tris, self._copies = _add_copies(verts, tris, np.asarray(outer, np.int64), silhouette_sources(pts),
                                                 len(verts) - len(self._lid_copies))
-        start = topo.N_FACE + len(self.anchors) + len(fixed)
-        self._copy_offset = verts[start: start + len(self._copies)] - pts[self._copies]
         self.mesh = MeshWarp(verts, S, step, tris, fine_step=max(1, S // 256))
         self._unfold = Unfolder(self.mesh.src, self.mesh.triangles,
                                 np.arange(topo.N_FACE, topo.N_FACE + len(self.anchors)))
@@ -367,6 +365,16 @@ class WarpRenderer:
             self._lid_offset.append(np.array(offs, np.float32))
         self._iris, self._irisless = _remove_irises(self.image, pts)
         self.mouth.prepare(image, pts)
+
+    def _copy_targets(self, face: np.ndarray) -> np.ndarray:
+        """Target positions of the oval copies: on the target face's visible outline (its convex hull)
+        where their oval point is inside it, else on the point itself. At a fixed offset instead, a turn
+        that brings the point out to the outline leaves a gap between the face and the outer triangles,
+        a hole in the mesh that samples the source's skin as a blob over the hair."""
+        if not len(self._copies):
+            return np.zeros((0, 2), np.float32)
+        onto = silhouette_sources(face, inside=0.0)
+        return np.array([onto.get(int(v), face[v]) for v in self._copies], np.float32)
 
     def target_vertices(self, target: np.ndarray, scene: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Mesh vertex (targets, sources): landmarks, anchors moved by the head similarity (and the
@@ -404,7 +412,7 @@ class WarpRenderer:
         src = src.copy() if src is self.mesh.src else src
         src[-len(self._lid_copies):] = self._eye_interior(face)
         verts = np.concatenate([face, anchors.astype(np.float32), self._fixed,
-                                face[self._copies] + self._copy_offset, face[self._lid_copies]])
+                                self._copy_targets(face), face[self._lid_copies]])
         if scene is not None:
             verts = self._unfold(verts)
         return verts, src
