@@ -126,6 +126,29 @@ def test_mesh_warp_recovers_affine() -> None:
     assert np.abs(mapping[:4] - ident[:4]).max() < 1e-4 and np.abs(mapping[:, -4:] - ident[:, -4:]).max() < 1e-4
 
 
+def test_mesh_warp_refines_folds() -> None:
+    """A sharp change of stretch between triangles (here a column of vertices pushed sideways, squeezing
+    the triangles on one side) is where bilinear upsampling of the coarse map draws a staircase; those
+    lattice cells are rasterized exactly, and an affine map needs none."""
+    from talkinghead.render.mesh_warp import TargetTriangles, fold_rects
+
+    g = np.linspace(0, S - 1, 9)
+    pts = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2).astype(np.float32)
+    target = pts.copy()
+    col = np.isclose(pts[:, 0], g[4]) & (pts[:, 1] > 0) & (pts[:, 1] < S - 1)
+    target[col, 0] += 0.8 * (g[5] - g[4])
+    exact, covered = TargetTriangles(target, pts, MeshWarp(pts, S, step=4).triangles).rasterize((S, S))
+    errs = []
+    for refine, tol in ((False, 3.0), (True, 3.0), (True, 0.25)):
+        mesh = MeshWarp(pts, S, step=4, refine_folds=refine)
+        mesh.fold_tol = tol
+        err = np.abs(mesh.backward_map(target) - exact).max(-1)
+        errs.append(float(err[2:-2, 2:-2][covered[2:-2, 2:-2]].max()))  # (on the frame edge: edge-exclusive)
+    assert errs[0] > 2.0 and errs[1] < 0.5 * errs[0] and errs[2] < 0.05, errs
+    ramp = np.stack(np.meshgrid(np.arange(64.0), np.arange(64.0)), -1) @ np.array([[1.1, 0.1], [-0.2, 0.9]])
+    assert fold_rects(ramp.astype(np.float32), 4) == []
+
+
 def test_similarity_fit() -> None:
     rng = np.random.default_rng(2)
     p = rng.uniform(0, 100, (30, 2))

@@ -155,19 +155,45 @@ def piecewise_affine(dst: np.ndarray, src: np.ndarray, triangles: np.ndarray, sh
     return TargetTriangles(dst, src, np.asarray(triangles)).rasterize(shape, origin, step, out)
 
 
+def fold_rects(offset: np.ndarray, step: int, tol: float = 3.0, band: int = 4) -> list[tuple[int, int, int, int]]:
+    """Pixel rectangles around the lattice nodes of a coarse map ``offset`` (h, w, 2) whose second
+    difference exceeds ``tol`` px (bilinear interpolation is exact where the map is affine), as runs
+    within bands of ``band`` lattice rows (a diagonal fold gets a staircase of small rectangles)."""
+    h, w = offset.shape[:2]
+    bad = np.zeros((h, w), np.uint8)
+    bad[:, 1:-1] |= np.abs(offset[:, 2:] - 2 * offset[:, 1:-1] + offset[:, :-2]).max(-1) > tol
+    bad[1:-1] |= np.abs(offset[2:] - 2 * offset[1:-1] + offset[:-2]).max(-1) > tol
+    if not bad.any():
+        return []
+    bad = cv2.dilate(bad, np.ones((3, 3), np.uint8))
+    rects = []
+    for r0 in range(0, h, band):
+        cols = np.flatnonzero(bad[r0:r0 + band].any(0))
+        if not len(cols):
+            continue
+        for run in np.split(cols, np.flatnonzero(np.diff(cols) > 2) + 1):
+            rects.append((int(run[0]) * step, r0 * step, (int(run[-1]) + 1) * step, min(r0 + band, h) * step))
+    return rects
+
+
 class MeshWarp:
     """Backward piecewise-affine warp of an (S, S) image over a fixed triangulation of source vertices.
 
     ``step`` is the coarse lattice spacing (S must be divisible by it); ``backward_map`` refines
-    rectangles on a ``fine_step`` lattice (1 = every pixel).
+    rectangles on a ``fine_step`` lattice (1 = every pixel): the ones it is given and, with
+    ``refine_folds``, those where the map is not locally affine (folds, triangle edges with a sharp
+    change of stretch), which bilinear upsampling of the coarse lattice would draw as a staircase.
     """
 
+    fold_tol = 3.0  # px of second difference between lattice nodes (a staircase's step is about a quarter)
+
     def __init__(self, vertices: np.ndarray, size: int, step: int = 4,
-                 triangles: np.ndarray | None = None, fine_step: int = 1) -> None:
+                 triangles: np.ndarray | None = None, fine_step: int = 1, refine_folds: bool = True) -> None:
         if size % step or size % fine_step:
             raise ValueError(f"size {size} is not divisible by step {step} / fine_step {fine_step}")
         self.src = np.asarray(vertices, np.float32)
         self.size, self.step, self.fine_step = size, step, fine_step
+        self.refine_folds = refine_folds
         self.triangles = delaunay(self.src) if triangles is None else np.asarray(triangles, np.int32)
         g = size // step
         lattice = (np.arange(g, dtype=np.float32) + 0.5) * step - 0.5  # block centres: cv2.resize-aligned
@@ -196,6 +222,8 @@ class MeshWarp:
         full = cv2.resize(coarse, (S, S), interpolation=cv2.INTER_LINEAR) if st > 1 else coarse
         full += self._identity
         fs = self.fine_step
+        if self.refine_folds and st > 1:
+            patches = list(patches) + fold_rects(coarse, st, self.fold_tol)
         for x0, y0, x1, y1 in patches:  # snapped outwards to the fine lattice
             x0, y0 = max(x0 // fs * fs, 0), max(y0 // fs * fs, 0)
             x1, y1 = min(-(-x1 // fs) * fs, S), min(-(-y1 // fs) * fs, S)
