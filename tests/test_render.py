@@ -440,3 +440,21 @@ def test_turned_face_mesh_stays_closed(yaw: float) -> None:
         r.render(pts)
         holes.append(int((~r.mesh.last.rasterize((S, S))[1]).sum()))
     assert holes[1] <= holes[0], holes
+
+
+def test_edge_on_eye_keeps_its_iris() -> None:
+    """Gaze slides the iris of an eye seen from the front; the far eye of a face turned nearly to profile
+    (a sliver between lids and outline) is left alone: moving its "iris" paints a ring beside the face."""
+    from talkinghead.render.warp import _EYES
+
+    diffs = []
+    for yaw in (0.0, 70.0):
+        p = _turned_face(yaw)[:, :2]
+        r = WarpRenderer(fill_mouth=False)
+        r.prepare(draw_face(p), p)
+        widths = [np.linalg.norm(p[c[0]] - p[c[1]]) for _, _, _, c in _EYES]
+        eye = int(np.argmin(widths))
+        q = p.copy()
+        q[_EYES[eye][1]] += (0.15 * max(widths), 0.0)  # gaze to the side
+        diffs.append(int(_diff(r.render(q), r.render(p)).max()))
+    assert diffs[0] > 50 and diffs[1] == 0, diffs

@@ -345,6 +345,10 @@ class WarpRenderer:
         self._fixed = fixed
         self._c = pts[topo.FACE_OVAL].mean(0)
         self._open = [_openness(pts, lids, corners) for _, _, lids, corners in _EYES]
+        # A far eye seen nearly edge-on (a turned portrait) has no iris to slide: its "iris" disc is
+        # mostly lid and background, and moving it paints a ring beside the profile.
+        widths = [float(np.linalg.norm(pts[c[0]] - pts[c[1]])) for _, _, _, c in _EYES]
+        self._gaze_ok = [float(np.clip((w / max(max(widths), 1e-6) - 0.4) / 0.2, 0, 1)) for w in widths]
         down = _down(pts)
         self._gap_s = [(pts[lo] - pts[up]) @ down for up, lo in zip(LID_UPPER, LID_LOWER)]
         self._eye_w = [float(np.linalg.norm(pts[c[0]] - pts[c[1]])) for _, _, _, c in _EYES]
@@ -487,7 +491,7 @@ class WarpRenderer:
         the target lids (the lids occlude the iris as it moves).
         """
         contour, iris, lids, corners = _EYES[eye]
-        fade = np.clip((_openness(tgt, lids, corners) / max(self._open[eye], 1e-3) - 0.4) / 0.3, 0, 1)
+        fade = np.clip((_openness(tgt, lids, corners) / max(self._open[eye], 1e-3) - 0.4) / 0.3, 0, 1) * self._gaze_ok[eye]
         x0, y0, x1, y1 = rect
         if fade <= 0 or x1 - x0 < 2 or y1 - y0 < 2:
             return
