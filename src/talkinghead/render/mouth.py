@@ -252,7 +252,7 @@ class MouthFiller:
         return col + a[..., None] * (0.92 * self.teeth * shade - col)
 
     def _own_teeth(self, patch: np.ndarray, box: tuple[int, int, int, int], target: np.ndarray,
-                      weight: float) -> np.ndarray:
+                   weight: float) -> np.ndarray:
         """An open source's own teeth (a smile's), its interior split at the middle of its opening: the upper
         half rides on the upper inner lip, the lower half on the lower one, at the source's scale, so
         the teeth stay whole and attached to their jaw and the opening between them (``patch``: the

@@ -94,13 +94,13 @@ def silhouette_sources(points: np.ndarray, inside: float = 1.5) -> dict[int, np.
     """Face-oval landmarks that lie inside the face's visible outline (the convex hull of the face
     landmarks) by more than ``inside`` px, mapped to the nearest point of that outline."""
     P = np.asarray(points, np.float64)[: topo.N_FACE, :2]
-    hull = cv2.convexHull(P.astype(np.float32))[:, 0].astype(np.float64)
-    a, b = hull, np.roll(hull, -1, 0)
+    hull32 = cv2.convexHull(P.astype(np.float32))
+    a = hull32[:, 0].astype(np.float64)
+    ab = np.roll(a, -1, 0) - a
     out = {}
     for v in topo.FACE_OVAL:
-        if cv2.pointPolygonTest(hull.astype(np.float32), (float(P[v, 0]), float(P[v, 1])), True) <= inside:
+        if cv2.pointPolygonTest(hull32, (float(P[v, 0]), float(P[v, 1])), True) <= inside:
             continue
-        ab = b - a
         t = np.clip(((P[v] - a) * ab).sum(1) / np.maximum((ab ** 2).sum(1), 1e-9), 0, 1)
         q = a + t[:, None] * ab
         out[int(v)] = q[np.argmin(np.linalg.norm(q - P[v], axis=1))].astype(np.float32)
@@ -345,13 +345,12 @@ class WarpRenderer:
         self._fixed = fixed
         self._c = pts[topo.FACE_OVAL].mean(0)
         self._open = [_openness(pts, lids, corners) for _, _, lids, corners in _EYES]
-        # A far eye seen nearly edge-on (a turned portrait) has no iris to slide: its "iris" disc is
-        # mostly lid and background, and moving it paints a ring beside the profile.
-        widths = [float(np.linalg.norm(pts[c[0]] - pts[c[1]])) for _, _, _, c in _EYES]
-        self._gaze_ok = [float(np.clip((w / max(max(widths), 1e-6) - 0.4) / 0.2, 0, 1)) for w in widths]
         down = _down(pts)
         self._gap_s = [(pts[lo] - pts[up]) @ down for up, lo in zip(LID_UPPER, LID_LOWER)]
         self._eye_w = [float(np.linalg.norm(pts[c[0]] - pts[c[1]])) for _, _, _, c in _EYES]
+        # A far eye seen nearly edge-on (a turned portrait) has no iris to slide: its "iris" disc is
+        # mostly lid and background, and moving it paints a ring beside the profile.
+        self._gaze_ok = [float(np.clip((w / max(max(self._eye_w), 1e-6) - 0.4) / 0.2, 0, 1)) for w in self._eye_w]
         # Closing eye: source offsets that move the lid margins part way towards the next mesh ring, so
         # the shut lid shows lid skin rather than stretched lashes (upper) or waterline (lower).
         nbrs = defaultdict(set)
