@@ -7,6 +7,12 @@
 #   OUT=dir PACK=pack/cache_refine bash scripts/gpu_train.sh NAME [NAME ...]
 # (NAME: configs/NAME.yaml, e.g. refiner_gpu_mid refiner_gpu_mid_val, or fewshot_gpu with PACK=pack/cache_fs).
 # Each run resumes from its newest checkpoint (TRAIN_ARGS adds train options, e.g. "--max-minutes 5").
+# The device copies the working tree plus carried paths, 64 MiB in all: with the tracked tree at ~18 MB the
+# 53 MB refiner pack does not fit in one call. Session 6 split it (pack/ra, pack/rb: alternate clip folders
+# hard-linked, each with index.json), unpacked pack/ra in a first call (out/cache/neural stays on the warm
+# machine), then carried pack/rb with the weights to resume and ran this script with SKIP_UNPACK=1 after
+# unpacking pack/rb. Weights that came back as float16 only: scripts/seed_checkpoint.py turns them into a
+# checkpoint (fresh Adam) to resume from.
 # Brings back every checkpoint's weights as float16 (OUT/weights.tgz.part-*) and each run's newest full
 # checkpoint, optimiser included, for resuming in a later session (OUT/resume.tgz.part-*; not the _val
 # clones, for space: at most 8 files and 64 MB come back).
