@@ -246,7 +246,9 @@ def bench_fewshot(a) -> dict:
     from talkinghead.train.data import cache_aligned, track_clip
     from talkinghead.train.loop import FinetuneConfig, finetune_person
 
-    model = Path(a.model)
+    from talkinghead.render.neural import ASSETS
+
+    model = Path(a.model) if a.model else ASSETS / "fewshot"  # default: the bundled meta-learnt model
     E, G = load_model(model / "embedder"), load_model(model / "generator")
     S = G.config.image_size
     cache = Path(a.eval_cache)
@@ -300,6 +302,9 @@ def bench_keypoints(a) -> dict:
     from talkinghead.models.modeling import load_model
     from talkinghead.train.data import MovingShapes, to_chw
 
+    if not a.model:
+        raise SystemExit("keypoints: --model is required (the keypoint model is not bundled; "
+                         "train one with `talkinghead train --config configs/keypoint_shapes.yaml`)")
     kd, g = load_model(Path(a.model) / "detector"), load_model(Path(a.model) / "generator")
     ds = MovingShapes(a.size, a.videos, 32, seed=a.seed)  # a seed never used in training
     half = (a.size - 1) / 2  # [-1, 1] -> px
@@ -368,7 +373,7 @@ def main(argv=None) -> int:
                    help="reenact: also score output_scale ALPHA / shrink TAU applied to the same raw correction "
                         "(repeatable; for choosing them on validation clips)")
     p.add_argument("--variants-no-akd", action="store_true", help="reenact: skip AKD for the --variants (faster)")
-    p.add_argument("--model", default=None)
+    p.add_argument("--model", default=None, help="fewshot: model folder (default: bundled); keypoints: required")
     p.add_argument("--k", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--finetune-steps", type=int, default=40)
     p.add_argument("--test-stride", type=int, default=3)

@@ -162,6 +162,7 @@ _DDP_SCRIPT = textwrap.dedent("""
         grads = {{n + "." + k: p.grad.contiguous() for n, m in t.networks.items()
                   for k, p in m.named_parameters() if p.grad is not None}}
         save_file(grads, os.path.join({out!r}, "grads_%d.safetensors" % info.world_size))
+    del g, d
     D.cleanup(info)
 """)
 
@@ -175,8 +176,12 @@ def test_ddp_two_processes_match_single(tmp_path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
     subprocess.run([sys.executable, str(script)], check=True, env=env, capture_output=True, timeout=120)
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        str(script)], env=env, capture_output=True, text=True, timeout=180)
+    for attempt in range(2):  # one retry: gloo can rarely abort a rank at teardown ("terminate called
+        # without an active exception", SIGABRT; seen once in ~60 runs), which says nothing of the gradients
+        r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                            str(script)], env=env, capture_output=True, text=True, timeout=180)
+        if r.returncode == 0 or "SIGABRT" not in r.stderr:
+            break
     assert r.returncode == 0, r.stderr[-3000:]
     g1, g2 = load_file(str(tmp_path / "grads_1.safetensors")), load_file(str(tmp_path / "grads_2.safetensors"))
     assert g1.keys() == g2.keys() and len(g1) > 50

@@ -339,6 +339,7 @@ def train(cfg: TrainConfig, log=print, resume: bool = True, stop_at: int | None 
     D.barrier(info)
     summary = {"step": step, "wall_s": time.time() - t0, "output": str(out),
                "last": {k: float(v) for k, v in logs.items()}}
+    del g_full, d_full  # the DDP reducers go before their process group does
     D.cleanup(info)
     return summary
 
