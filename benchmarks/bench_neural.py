@@ -246,9 +246,9 @@ def bench_fewshot(a) -> dict:
     from talkinghead.train.data import cache_aligned, track_clip
     from talkinghead.train.loop import FinetuneConfig, finetune_person
 
-    from talkinghead.render.neural import ASSETS
+    from talkinghead.train.cli_train import default_fewshot_dir
 
-    model = Path(a.model) if a.model else ASSETS / "fewshot"  # default: the bundled meta-learnt model
+    model = Path(a.model) if a.model else default_fewshot_dir()
     E, G = load_model(model / "embedder"), load_model(model / "generator")
     S = G.config.image_size
     cache = Path(a.eval_cache)

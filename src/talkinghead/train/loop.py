@@ -257,6 +257,16 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 # -- the loop -------------------------------------------------------------------------------------------
+def make_optimizers(cfg: TrainConfig, task: Task) -> dict[str, torch.optim.Optimizer]:
+    """Adam for the generator-side networks ("g") and, with a discriminator, for it ("d"); the
+    checkpoint stores their states under these names."""
+    g_params = [p for n in task.g_names for p in task.networks[n].parameters()]
+    opts = {"g": torch.optim.Adam(g_params, cfg.optim.lr, cfg.optim.betas, weight_decay=cfg.optim.weight_decay)}
+    if task.d_loss is not None:
+        opts["d"] = torch.optim.Adam(task.networks["discriminator"].parameters(), cfg.optim.lr_d, cfg.optim.betas)
+    return opts
+
+
 def train(cfg: TrainConfig, log=print, resume: bool = True, stop_at: int | None = None) -> dict:
     """Run (or resume) training. ``stop_at``: stop after this step, as if killed right after a checkpoint.
 
@@ -278,10 +288,8 @@ def train(cfg: TrainConfig, log=print, resume: bool = True, stop_at: int | None 
     for m in task.networks.values():
         m.to(info.device).train()
     task.g_loss.to(info.device)
-    g_params = [p for n in task.g_names for p in task.networks[n].parameters()]
-    opts = {"g": torch.optim.Adam(g_params, cfg.optim.lr, cfg.optim.betas, weight_decay=cfg.optim.weight_decay)}
-    if task.d_loss is not None:
-        opts["d"] = torch.optim.Adam(task.networks["discriminator"].parameters(), cfg.optim.lr_d, cfg.optim.betas)
+    opts = make_optimizers(cfg, task)
+    g_params = opts["g"].param_groups[0]["params"]
     start = 0
     last = ck.latest_checkpoint(out) if resume else None
     if last is not None:
