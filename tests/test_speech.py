@@ -455,3 +455,40 @@ def test_lmd_neutral_is_robust_to_one_noisy_closed_frame():
     noisy = seq.copy()
     noisy[0, lips, :2] += 0.03  # the most closed frame's lips tracked 0.03 off (its opening unchanged)
     assert lmd(noisy, seq) < 0.005, lmd(noisy, seq)
+
+
+def test_open_source_mouth_is_sealed_at_rest():
+    """A source photographed with an open, oval mouth (a shout or a laugh) is closed at rest: every
+    inner-lip pair meets (the centre and the corners: a jaw template alone leaves the centre open
+    or crosses the lips at the corners), and the lips keep a positive thickness."""
+    from types import SimpleNamespace
+
+    from talkinghead.drivers.procedural import open_mouth
+    from talkinghead.face import topology as T
+    from talkinghead.face.canonical import load_canonical
+    from talkinghead.motion.extract import summaries
+    from talkinghead.motion.regions import INNER_LIP_PAIRS
+
+    base = load_canonical().astype(np.float64)
+    X = open_mouth(base, 0.9)
+    c0, c1 = (X[i, 0] for i in T.MOUTH_CORNERS)
+    xc, half = (c0 + c1) / 2, abs(c1 - c0) / 2
+    oval = np.clip(1 - ((X[:, 0] - xc) / half) ** 2, 0, 1)  # an open mouth is an oval: deepest mid-way
+    lower = T.INNER_LIPS[6:15] + T.OUTER_LIPS[6:15]
+    X[lower, 1] += 0.15 * oval[lower]
+    mouth = summaries(X)[2]
+    assert mouth > A.SOURCE_OPEN_CLOSE
+    sh = A.source_shapes(SimpleNamespace(canonical=X, mouth=mouth), 1.0)
+    assert np.array_equal(sh.base, sh.seal)  # an open source is sealed in every frame
+    Y = X + sh.seal
+    gaps = np.array([Y[lo, 1] - Y[up, 1] for up, lo in INNER_LIP_PAIRS])
+    assert np.abs(gaps).max() < 0.01, gaps
+    assert summaries(Y)[2] < 0.01
+    for outer, inner in ((0, 13), (37, 82), (267, 312)):  # upper lip: outer contour above the inner one
+        assert Y[outer, 1] < Y[inner, 1] - 0.02
+    for inner, outer in ((14, 17), (87, 84), (317, 314)):  # lower lip: outer contour below the inner one
+        assert Y[outer, 1] > Y[inner, 1] + 0.02
+    # the canonical face itself is parted (0.17): sealed, it is a closed source, which is left alone
+    C = base + A.source_shapes(SimpleNamespace(canonical=base, mouth=summaries(base)[2]), 1.0).seal
+    closed = A.source_shapes(SimpleNamespace(canonical=C, mouth=summaries(C)[2]), 1.0)
+    assert np.abs(closed.base).max() == 0.0 and np.abs(closed.seal).max() < 0.01

@@ -459,6 +459,51 @@ class SourceShapes:
 
 
 SOURCE_OPEN_CLOSE = 0.1  # a source whose mouth opening exceeds this is closed at rest
+LIP_UPPER_SHARE = 0.3  # of a residual lip gap, the upper lip closes this part (the jaw-borne lower lip the rest)
+LIP_FALLOFF = 0.25  # canonical units (inter-ocular = 1) over which lip closure fades into the skin around
+JAW_SEAL_MAX = 0.8  # most jaw closure (units of the opening template) a seal uses; the lips close the rest
+
+
+def lip_seal(X: np.ndarray, J: np.ndarray, jaw_units: float) -> np.ndarray:
+    """(478, 3) displacement that closes the source's parted lips ``X`` (canonical, y down).
+
+    First the jaw closes (``-jaw_units * J``, the opening template) until the centre of the
+    inner lips meets, by at most ``JAW_SEAL_MAX`` (a 2-D warp tears the cheeks when it lifts a
+    dropped jaw much further). An open mouth is an oval, and a jaw that is closed enough for the
+    centre over-closes the corners (the lips would cross there). So the residual gap of each inner-lip
+    pair is then closed column by column: interpolated across the mouth (zero at the corners),
+    shared between upper and lower lip, and applied to the whole lip (inner and outer contour
+    alike, so lip thickness is kept), fading out over ``LIP_FALLOFF`` into the skin around."""
+    from talkinghead.face import topology as T
+    from talkinghead.motion.regions import INNER_LIP_PAIRS
+
+    seal = -J * min(jaw_units, JAW_SEAL_MAX)
+    Y = X + seal
+    c0, c1 = (X[i, :2] for i in T.MOUTH_CORNERS)
+    if c0[0] > c1[0]:
+        c0, c1 = c1, c0
+    pairs = sorted(INNER_LIP_PAIRS, key=lambda p: X[p[1], 0])
+    xs = np.array([c0[0], *(X[lo, 0] for _, lo in pairs), c1[0]])
+    rs = np.array([0.0, *(Y[lo, 1] - Y[up, 1] for up, lo in pairs), 0.0])  # residual gap (<0: crossed)
+    upper_out, lower_out = T.OUTER_LIPS[:5] + T.OUTER_LIPS[16:], T.OUTER_LIPS[6:15]
+    P = X[:, :2]
+    line = np.interp(P[:, 0], [c0[0], c1[0]], [c0[1], c1[1]])  # the corner-to-corner mouth line
+    below = P[:, 1] > line  # skin: by the line; the lips by name (a smile's corners curl above it)
+    below[upper_out + T.INNER_LIPS[:5] + T.INNER_LIPS[16:]] = False
+    below[lower_out + T.INNER_LIPS[6:15]] = True
+    edge_up = np.interp(P[:, 0], *_sorted_xy(X[upper_out]))  # outer contours, as functions of x
+    edge_lo = np.interp(P[:, 0], *_sorted_xy(X[lower_out]))
+    dist = np.where(below, np.maximum(P[:, 1] - edge_lo, 0.0), np.maximum(edge_up - P[:, 1], 0.0))
+    inside = (P[:, 0] > c0[0]) & (P[:, 0] < c1[0])
+    w = np.clip(1.0 - dist / LIP_FALLOFF, 0.0, 1.0) * inside
+    r = np.interp(P[:, 0], xs, rs) * w
+    seal[:, 1] += np.where(below, -(1.0 - LIP_UPPER_SHARE) * r, LIP_UPPER_SHARE * r)
+    return seal
+
+
+def _sorted_xy(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    o = np.argsort(pts[:, 0])
+    return pts[o, 0], pts[o, 1]
 
 
 def source_shapes(source: "Motion", model_mouth_width: float) -> SourceShapes:
@@ -469,14 +514,14 @@ def source_shapes(source: "Motion", model_mouth_width: float) -> SourceShapes:
     X = source.canonical.astype(np.float64)
     width = float(np.linalg.norm(X[T.MOUTH_CORNERS[0], :2] - X[T.MOUTH_CORNERS[1], :2]))
     gap = float(np.mean([max(X[lo, 1] - X[up, 1], 0.0) for up, lo in INNER_LIP_PAIRS]))
-    from talkinghead.motion.regions import INNER_LIP_PAIRS as PAIRS
+    PAIRS = INNER_LIP_PAIRS
 
     def gap_of(Y):  # the inner-lip gap as Motion.mouth measures it (centre pairs), unclipped
         return float(np.mean([Y[lo, 1] - Y[up, 1] for up, lo in PAIRS[3:6]]))
 
     J = open_mouth(X, 1.0) - X
     per_unit = max(gap_of(X + J) - gap_of(X), 1e-3)  # inner-lip gap change of open_mouth(X, 1)
-    seal = -J * (gap / per_unit)
+    seal = lip_seal(X, J, max(gap_of(X), 0.0) / per_unit) if gap > 0 else np.zeros_like(X)
     jaw = J * (width / per_unit)  # +1 in gap / width
     base = seal if source.mouth > SOURCE_OPEN_CLOSE else np.zeros_like(X)
     return SourceShapes(X, float(np.clip(width / max(model_mouth_width, 1e-6), 0.6, 1.6)), seal, base, jaw,
