@@ -400,3 +400,27 @@ def test_tracking_small_face(real):
             f = tr.track(canvas)
             found.append(f is not None and x <= f.bbox()[0] < f.bbox()[2] <= x + w)
     assert all(found)
+
+
+def test_animal_heads_that_pass_as_faces_use_object_mode(shared_data, demo_inputs):
+    """mediapipe's mesh fits a human face to some animal heads (it drew a mouth across a wolf's
+    nose); in auto mode the detector scores send those to object mode, while a human portrait
+    (and a painting) stays in face mode, and --mode face still forces face mode."""
+    from talkinghead.config import AnimateConfig
+    from talkinghead.face.mesh import FaceMesh, looks_like_animal
+    from talkinghead.io.image import read_image
+    from talkinghead.pipelines.source import prepare_source
+
+    assert looks_like_animal((0.52, 0.0)) and not looks_like_animal((0.52, 0.6)) and not looks_like_animal((0.9, 0.0))
+    wolf = shared_data / "portraits" / "animal_wolf.jpg"
+    with FaceMesh() as fm:
+        assert fm.detect(read_image(wolf)), "the mesh no longer accepts the wolf: pick another example"
+        assert looks_like_animal(fm.detector_scores(read_image(wolf)))
+    logs = []
+    src = prepare_source(wolf, AnimateConfig(size=128), log=logs.append)
+    assert src.mode == "object" and src.points is None
+    assert len(logs) == 1 and "animal" in logs[0] and str(wolf) in logs[0]
+    assert prepare_source(wolf, AnimateConfig(size=128, mode="face"), log=logs.append).mode == "face"
+    for p in (demo_inputs / "portrait.png", shared_data / "portraits" / "painting_f_monalisa.jpg",
+              shared_data / "portraits" / "photo_m_musk.jpg"):  # musk: no full-range detection either
+        assert prepare_source(p, AnimateConfig(size=128), log=logs.append).mode == "face", p

@@ -210,6 +210,23 @@ class _Closing:
             pass
 
 
+ANIMAL_SHORT_MAX = 0.735  # short-range score below this ...
+ANIMAL_FULL_MAX = 0.05  # ... and no full-range detection: an animal head, not a human face
+
+
+def looks_like_animal(scores: tuple[float, float]) -> bool:
+    """Whether :meth:`FaceMesh.detector_scores` ``(short, full)`` say the "face" is an animal's.
+
+    On the 63 portraits of ../shared/data/real (session 7): every animal that the mesh accepts
+    (wolf, alpaca, collie, retriever, fluffy dog, shiba) has no full-range detection and a
+    short-range score of 0.52-0.72. Human faces, paintings, statues and cartoons score >= 0.75
+    short-range or are found by the full-range model (lowest: a made-up Night King, 0.75 / 0; a
+    cartoon Buzz Lightyear, 0.71 / 0.65). The margin is thin, so this only picks the default
+    mode; ``--mode face`` overrides it."""
+    short, full = scores
+    return full < ANIMAL_FULL_MAX and short < ANIMAL_SHORT_MAX
+
+
 class FaceMesh(_Closing):
     """mediapipe face mesh (refine_landmarks=True) returning :class:`FaceLandmarks` in px.
 
@@ -281,6 +298,23 @@ class FaceMesh(_Closing):
             boxes.append((b.xmin * W, b.ymin * H, (b.xmin + b.width) * W, (b.ymin + b.height) * H,
                           float(d.score[0]) if d.score else 1.0))
         return sorted(boxes, key=lambda b: -b[4])
+
+    def detector_scores(self, rgb: np.ndarray) -> tuple[float, float]:
+        """Best face-detector scores ``(short_range, full_range)`` of the whole image (0: none).
+
+        mediapipe's face mesh fits a human face to anything its short-range detector accepts,
+        which includes many animal heads; the two BlazeFace detectors together tell them apart
+        (see :func:`looks_like_animal`)."""
+        small = _downscaled(_as_rgb(rgb), self.max_side)
+        out = []
+        for sel in (0, 1):
+            g = _Graph(_mp().solutions.face_detection.FaceDetection, model_selection=sel, min_detection_confidence=0.1)
+            try:
+                res = g.process(small)
+            finally:
+                g.close()
+            out.append(max((float(d.score[0]) for d in res.detections or [] if d.score), default=0.0))
+        return out[0], out[1]
 
     def mesh_in_box(self, rgb: np.ndarray, box: tuple[float, ...], enlarge: float = _CROP_ENLARGE,
                     score: float = 1.0) -> FaceLandmarks | None:

@@ -10,7 +10,7 @@ import numpy as np
 from talkinghead.config import AnimateConfig
 from talkinghead.errors import InputError
 from talkinghead.face.crop import crop_image, face_crop_transform, unit_scale_canvas
-from talkinghead.face.mesh import FaceMesh, check_face_size, select_face
+from talkinghead.face.mesh import FaceMesh, check_face_size, looks_like_animal, select_face
 from talkinghead.face.types import CropTransform, FaceLandmarks
 from talkinghead.io.image import read_image
 
@@ -58,13 +58,19 @@ def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print) -> Pr
     image = read_image(path)
     H, W = image.shape[:2]
     faces: list[FaceLandmarks] = []
+    scores = None
     if cfg.mode != "object":
         with FaceMesh(static=True, max_faces=max(4, (cfg.face_index or 0) + 1)) as mesh:
             faces = mesh.detect(image)
+            scores = mesh.detector_scores(image) if faces and cfg.mode == "auto" else None
+        if scores is not None and looks_like_animal(scores):
+            log(f"{path}: the face found looks like an animal's (face detector scores {scores[0]:.2f} short-range, "
+                f"{scores[1]:.2f} full-range); using object mode (--mode face forces face mode)")
+            faces = []
     if not faces:
         if cfg.mode == "face":
             raise InputError(path, "no face found in the source image")
-        if cfg.mode == "auto":
+        if cfg.mode == "auto" and scores is None:
             log(f"{path}: no face found; using object mode (follows the driver's head motion)")
         side = max(W, H) * OBJECT_MARGIN
         k = cfg.size / side
