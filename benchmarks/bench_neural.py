@@ -36,9 +36,12 @@ HELD_OUT = ["talk_m_grid_03a", "talk_m_grid_03b", "talk_f_vidtimit", "drive_m_tr
 
 
 def _clip_path(stem: str) -> Path:
+    """A video file path as given, or the stem of a clip in ../shared/data/real/videos."""
+    if Path(stem).is_file():
+        return Path(stem)
     for p in (SHARED / "videos").glob(stem + ".*"):
         return p
-    raise SystemExit(f"clip {stem} not found under {SHARED / 'videos'}")
+    raise SystemExit(f"clip {stem}: not a file, and not found under {SHARED / 'videos'}")
 
 
 # -- speed -------------------------------------------------------------------------------------------
@@ -409,7 +412,8 @@ def main(argv=None) -> int:
     p.add_argument("--portrait", default=None)
     p.add_argument("--refiner", default=None, help="refiner folder (default: bundled)")
     p.add_argument("--fewshot", default=None, help="few-shot model folder for the speed test")
-    p.add_argument("--clips", nargs="+", default=HELD_OUT)
+    p.add_argument("--clips", nargs="+", default=HELD_OUT,
+                   help="reenact: video files, or stems of clips in ../shared/data/real/videos (default: the 4 test clips)")
     p.add_argument("--max-frames", type=int, default=100)
     p.add_argument("--variants", type=float, nargs=2, action="append", default=[], metavar=("ALPHA", "TAU"),
                    help="reenact: also score output_scale ALPHA / shrink TAU applied to the same raw correction "
