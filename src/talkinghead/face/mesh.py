@@ -307,13 +307,16 @@ class FaceMesh(_Closing):
         (see :func:`looks_like_animal`)."""
         small = _downscaled(_as_rgb(rgb), self.max_side)
         out = []
-        for sel in (0, 1):
-            g = _Graph(_mp().solutions.face_detection.FaceDetection, model_selection=sel, min_detection_confidence=0.1)
-            try:
-                res = g.process(small)
-            finally:
-                g.close()
-            out.append(max((float(d.score[0]) for d in res.detections or [] if d.score), default=0.0))
+        # one quiet window from start-up to close: the graphs' worker threads log while they start,
+        # and a line cut by the window's edge would glue its "INFO: " onto our next error line
+        with _quiet_stderr():
+            for sel in (0, 1):
+                g = _mp().solutions.face_detection.FaceDetection(model_selection=sel, min_detection_confidence=0.1)
+                try:
+                    res = g.process(small)
+                finally:
+                    g.close()
+                out.append(max((float(d.score[0]) for d in res.detections or [] if d.score), default=0.0))
         return out[0], out[1]
 
     def mesh_in_box(self, rgb: np.ndarray, box: tuple[float, ...], enlarge: float = _CROP_ENLARGE,
