@@ -484,6 +484,7 @@ def lip_seal(X: np.ndarray, J: np.ndarray, jaw_units: float) -> np.ndarray:
         c0, c1 = c1, c0
     pairs = sorted(INNER_LIP_PAIRS, key=lambda p: X[p[1], 0])
     xs = np.array([c0[0], *(X[lo, 0] for _, lo in pairs), c1[0]])
+    xs = np.maximum.accumulate(np.clip(xs, c0[0], c1[0]))  # np.interp needs them in order
     rs = np.array([0.0, *(Y[lo, 1] - Y[up, 1] for up, lo in pairs), 0.0])  # residual gap (<0: crossed)
     upper_out, lower_out = T.OUTER_LIPS[:5] + T.OUTER_LIPS[16:], T.OUTER_LIPS[6:15]
     P = X[:, :2]
