@@ -421,6 +421,8 @@ def test_animal_heads_that_pass_as_faces_use_object_mode(shared_data, demo_input
     assert src.mode == "object" and src.points is None
     assert len(logs) == 1 and "animal" in logs[0] and str(wolf) in logs[0]
     assert prepare_source(wolf, AnimateConfig(size=128, mode="face"), log=logs.append).mode == "face"
+    assert len(logs) == 2 and "human mouth" in logs[1]  # forced face mode (and `speak`) says what it will do
     for p in (demo_inputs / "portrait.png", shared_data / "portraits" / "painting_f_monalisa.jpg",
               shared_data / "portraits" / "photo_m_musk.jpg"):  # musk: no full-range detection either
         assert prepare_source(p, AnimateConfig(size=128), log=logs.append).mode == "face", p
+    assert len(logs) == 2

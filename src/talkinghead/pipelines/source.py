@@ -62,11 +62,15 @@ def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print) -> Pr
     if cfg.mode != "object":
         with FaceMesh(static=True, max_faces=max(4, (cfg.face_index or 0) + 1)) as mesh:
             faces = mesh.detect(image)
-            scores = mesh.detector_scores(image) if faces and cfg.mode == "auto" else None
+            scores = mesh.detector_scores(image) if faces else None
         if scores is not None and looks_like_animal(scores):
-            log(f"{path}: the face found looks like an animal's (face detector scores {scores[0]:.2f} short-range, "
-                f"{scores[1]:.2f} full-range); using object mode (--mode face forces face mode)")
-            faces = []
+            what = (f"{path}: the face found looks like an animal's (face detector scores {scores[0]:.2f} "
+                    f"short-range, {scores[1]:.2f} full-range)")
+            if cfg.mode == "auto":
+                log(f"{what}; using object mode (--mode face forces face mode)")
+                faces = []
+            else:
+                log(f"{what}; face mode draws a human mouth on it")
     if not faces:
         if cfg.mode == "face":
             raise InputError(path, "no face found in the source image")
