@@ -514,15 +514,14 @@ def source_shapes(source: "Motion", model_mouth_width: float) -> SourceShapes:
 
     X = source.canonical.astype(np.float64)
     width = float(np.linalg.norm(X[T.MOUTH_CORNERS[0], :2] - X[T.MOUTH_CORNERS[1], :2]))
-    gap = float(np.mean([max(X[lo, 1] - X[up, 1], 0.0) for up, lo in INNER_LIP_PAIRS]))
-    PAIRS = INNER_LIP_PAIRS
+    parted = any(X[lo, 1] > X[up, 1] for up, lo in INNER_LIP_PAIRS)
 
     def gap_of(Y):  # the inner-lip gap as Motion.mouth measures it (centre pairs), unclipped
-        return float(np.mean([Y[lo, 1] - Y[up, 1] for up, lo in PAIRS[3:6]]))
+        return float(np.mean([Y[lo, 1] - Y[up, 1] for up, lo in INNER_LIP_PAIRS[3:6]]))
 
     J = open_mouth(X, 1.0) - X
     per_unit = max(gap_of(X + J) - gap_of(X), 1e-3)  # inner-lip gap change of open_mouth(X, 1)
-    seal = lip_seal(X, J, max(gap_of(X), 0.0) / per_unit) if gap > 0 else np.zeros_like(X)
+    seal = lip_seal(X, J, max(gap_of(X), 0.0) / per_unit) if parted else np.zeros_like(X)
     jaw = J * (width / per_unit)  # +1 in gap / width
     base = seal if source.mouth > SOURCE_OPEN_CLOSE else np.zeros_like(X)
     return SourceShapes(X, float(np.clip(width / max(model_mouth_width, 1e-6), 0.6, 1.6)), seal, base, jaw,

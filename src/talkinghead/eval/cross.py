@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from talkinghead.config import AnimateConfig
-from talkinghead.eval import identity
+from talkinghead.eval import dlib_models, identity
 from talkinghead.eval.metrics import pearson
 from talkinghead.face.mesh import TrackingFaceMesh
 from talkinghead.io.image import read_image
@@ -66,7 +66,7 @@ def cross_pair(portrait: Path, clip: Path, size: int = 256, max_frames: int = 15
 
 
 def run_cross(pairs: list[tuple[Path, Path]], size: int = 256, max_frames: int = 150, payloads: int = 3) -> list[dict]:
-    emb = identity.FaceEmbedder() if identity.available() else None
+    emb = identity.FaceEmbedder() if dlib_models.available() else None
     return [cross_pair(Path(p), Path(c), size, max_frames, emb, payloads) for p, c in pairs]
 
 

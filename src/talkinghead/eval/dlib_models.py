@@ -64,7 +64,7 @@ class Landmarks68:
 
     def __call__(self, rgb: np.ndarray, box=None) -> np.ndarray | None:
         rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-        box = box if box is not None else largest_face(self._det, rgb)
+        box = self.detect(rgb) if box is None else box
         if box is None:
             return None
         s = self._sp(rgb, box)

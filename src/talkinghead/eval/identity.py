@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from talkinghead.eval.dlib_models import available, largest_face, models_dir  # noqa: F401 (available: re-export)
+from talkinghead.eval.dlib_models import largest_face, models_dir
 
 
 class FaceEmbedder:
