@@ -185,6 +185,9 @@ def _check(case, res: dict) -> None:
         assert info.n_frames and info.n_frames >= 1, why
         if case.mode is not None:
             assert f"{case.mode} mode" in res["stdout"], f"expected {case.mode} mode" + why
+        if "warns" in case.meta:  # a sensible result that the user is told about
+            warns = [ln for ln in res["stderr"].splitlines() if ln.startswith("warning:")]
+            assert any(case.meta["warns"] in ln for ln in warns), f"expected a warning: {case.meta['warns']}" + why
         return
     assert res["rc"] == 2, why
     errs = [ln for ln in res["stderr"].splitlines() if ln.startswith("error:")]

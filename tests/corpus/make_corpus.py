@@ -520,7 +520,8 @@ CASES: list[Case] = [
     Case("img_missing", "image", "animate", img_missing, 2, ("not found",), "nowhere/portrait.png"),
     # videos
     Case("vid_truncated_mp4", "video", "animate", vid_truncated_mp4, 0, mode="face",
-         note="cut at 60 % inside the media data (index at the front): the frames before the cut are used"),
+         note="cut at 60 % inside the media data (index at the front): the frames before the cut are used, "
+              "with a warning", meta={"warns": "truncated or corrupt video"}),
     Case("vid_truncated_header", "video", "animate", vid_truncated_header, 2, ("truncated or corrupt",),
          "driving.mp4", note="cut inside the index"),
     Case("vid_zero_bytes", "video", "animate", vid_zero_bytes, 2, ("empty file",), "driving.mp4"),
@@ -542,7 +543,8 @@ CASES: list[Case] = [
          note="refused up front (one streaming pass finds no speech), not rendered for hours"),
     Case("aud_zero_bytes", "audio", "speak", aud_zero_bytes, 2, ("empty file",), "speech.wav"),
     Case("aud_text_named_wav", "audio", "speak", aud_text_named_wav, 2, ("not an audio",), "speech.wav"),
-    Case("aud_truncated_wav", "audio", "speak", aud_truncated_wav, 0, note="the decodable part is spoken"),
+    Case("aud_truncated_wav", "audio", "speak", aud_truncated_wav, 0, note="the decodable part is spoken, with a warning",
+         meta={"warns": "truncated WAV file"}),
     Case("aud_flac_named_wav", "audio", "speak", aud_flac_named_wav, 0),
     Case("aud_video_without_audio", "audio", "speak", aud_video_without_audio, 2, ("no audio stream",), "clip.mp4"),
     # text (speak)

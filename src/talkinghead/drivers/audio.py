@@ -196,14 +196,20 @@ class VadThresholds:
     peak: float
 
 
+SHORT_CLIP_FRAMES = 100  # 1 s of 100 Hz energy frames: too short for a percentile noise floor
+
+
 def vad_thresholds(energy_db: np.ndarray) -> VadThresholds:
     """Adaptive thresholds from the energy distribution: noise floor (10th percentile) and speech
     level (97th percentile); on at 35 % of the way floor -> peak (at least floor + 9 dB), off 4 dB
-    lower. Near-silent input (peak < -55 dBFS) never triggers."""
+    lower. Near-silent input (peak < -55 dBFS) never triggers. A clip shorter than
+    ``SHORT_CLIP_FRAMES`` may be speech from end to end ("Yes!"), so its floor is at most -60 dBFS."""
     e = np.asarray(energy_db, np.float64)
     if e.size == 0:
         return VadThresholds(0.0, 0.0, -100.0, -100.0)
     floor = float(np.percentile(e, 10))
+    if e.size < SHORT_CLIP_FRAMES:
+        floor = min(floor, -60.0)
     peak = float(np.percentile(e, 97))
     on = max(floor + 9.0, floor + 0.35 * (peak - floor), -55.0)
     return VadThresholds(on=on, off=on - 4.0, floor=floor, peak=peak)
@@ -552,7 +558,7 @@ class SpeechMotionDriver:
 
     # per-frame small arrays for the whole clip
     def _frame_controls(self, plan: SpeechPlan, visemes=None) -> dict[str, np.ndarray]:
-        from talkinghead.drivers.procedural import blink_schedule, gaze_shifts, head_sway
+        from talkinghead.drivers.procedural import blink_schedule, convolve_same, gaze_shifts, head_sway
 
         st, n = self.style, plan.n_frames
         rng = np.random.default_rng(st.seed)
@@ -560,12 +566,12 @@ class SpeechMotionDriver:
         head_gain = 0.0 if st.still else st.head_motion
         sway = head_sway(n, FPS, amplitude_deg=self.SWAY_DEG, rng=rng)
         bump = np.hanning(11)[1:-1]  # ~0.36 s nod / brow raise
-        acc = np.convolve(plan.accents, bump, mode="same")
+        acc = convolve_same(plan.accents, bump)
         nod = np.zeros((n, 3), np.float32)
         nod[:, 1] = self.NOD_DEG * acc
         strong = np.where(plan.accents >= np.quantile(plan.accents[plan.accents > 0], 0.7), plan.accents, 0.0) \
             if (plan.accents > 0).any() else plan.accents
-        brow = self.BROW_ACCENT * np.convolve(strong, bump, mode="same")
+        brow = self.BROW_ACCENT * convolve_same(strong, bump)
         gaze = gaze_shifts(n, FPS, 0.0 if st.still else 1.0, rng=rng)
         return {"anticipation": self._anticipation(plan), "blink": blink, "head": head_gain * (sway + nod),
                 "head_gain": np.float32(head_gain),

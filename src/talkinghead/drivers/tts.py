@@ -44,7 +44,7 @@ class _Event(ctypes.Structure):
 
 
 class _Voice(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_char_p), ("identifier", ctypes.c_char_p),
+    _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_void_p), ("identifier", ctypes.c_char_p),
                 ("gender", ctypes.c_ubyte), ("age", ctypes.c_ubyte), ("variant", ctypes.c_ubyte),
                 ("xx1", ctypes.c_ubyte), ("score", ctypes.c_int), ("spare", ctypes.c_void_p)]
 
@@ -125,15 +125,14 @@ class _Espeak:
             i += 1
         return 0
 
-    def voices(self) -> list[tuple[str, str]]:
-        """(identifier, language) of every installed voice."""
+    def voices(self) -> list[tuple[str, list[str]]]:
+        """(identifier, languages) of every installed voice (e.g. ("sit/cmn", ["zh-cmn", "zh"]))."""
         out = []
         arr = self.lib.espeak_ListVoices(None)
         i = 0
         while arr[i]:
             v = arr[i].contents
-            langs = v.languages[1:].split(b"\0", 1)[0].decode() if v.languages else ""
-            out.append(((v.identifier or b"").decode(), langs))
+            out.append(((v.identifier or b"").decode(), _languages(v.languages)))
             i += 1
         return out
 
@@ -176,21 +175,43 @@ def _phoneme_timeline(events: list[tuple[int, int, str]], duration: float) -> li
     return out
 
 
+def _languages(addr: int | None) -> list[str]:
+    """espeak's voice ``languages`` field (a raw pointer): (priority byte, name, NUL) repeated,
+    ended by a 0 priority byte."""
+    out = []
+    for _ in range(32):
+        if not addr or ctypes.string_at(addr, 1) == b"\0":
+            break
+        name = ctypes.string_at(addr + 1)
+        out.append(name.decode("utf-8", "replace"))
+        addr += len(name) + 2
+    return out
+
+
 def list_voices() -> list[tuple[str, str]]:
-    """(identifier, language) of the installed espeak-ng voices, e.g. ("gmw/en", "en")."""
+    """(identifier, language) of the installed espeak-ng voices, e.g. ("gmw/en", "en-gb")."""
     with _Espeak._lock:
-        return _Espeak.get().voices()
+        return [(ident, langs[0] if langs else "") for ident, langs in _Espeak.get().voices()]
 
 
-def _known_voice(voice: str) -> bool:
-    """A language code (en, en-us, de...), a voice file (gmw/en) or its name, optionally with a
-    +variant suffix (en+f3); espeak-ng itself silently falls back to English for unknown names."""
-    base = str(voice).split("+", 1)[0].strip().lower()
-    names = set()
-    for ident, lang in list_voices():
-        ident = ident.lower()
-        names |= {ident, ident.rsplit("/", 1)[-1], lang.lower()}
-    return bool(base) and base in names
+def resolve_voice(voice: str) -> str | None:
+    """The name espeak-ng's ``SetVoiceByName`` takes for ``voice``: a voice file (gmw/en) or its
+    name (en), or any language a voice declares (en-gb, fr-fr, zh), case-insensitive, optionally
+    with a +variant suffix (en+f3) that is kept; None if no installed voice matches (espeak-ng
+    itself would silently fall back to English)."""
+    base, plus, variant = str(voice).strip().partition("+")
+    base = base.strip().lower()
+    if not base:
+        return None
+    with _Espeak._lock:
+        voices = _Espeak.get().voices()
+    for ident, _ in voices:  # a voice file or its name first
+        if base in (ident.lower(), ident.lower().rsplit("/", 1)[-1]):
+            return ident + plus + variant
+    for ident, langs in voices:
+        if base in (lang.lower() for lang in langs):
+            return ident + plus + variant
+    return None
 
 
 def check_text(text: str, what: str | None = None) -> str:
@@ -227,10 +248,11 @@ def synthesize(text: str, voice: str = "en", rate: int | None = None, pitch: int
         raise InputError(None, "empty text: nothing to say")
     if len(text) > MAX_TEXT_CHARS:
         raise InputError(None, f"text too long ({len(text)} characters, max {MAX_TEXT_CHARS}); split it")
-    if not _known_voice(voice):
+    name = resolve_voice(voice)
+    if name is None:
         raise InputError(None, f"unknown espeak-ng voice {voice!r} (see `espeak-ng --voices`)")
     with _Espeak._lock:
-        speech = _Espeak.get().synth(str(text), voice, rate, pitch)
+        speech = _Espeak.get().synth(str(text), name, rate, pitch)
     if speech.samples.size == 0 or float(np.abs(speech.samples).max()) < 1e-4:
         raise InputError(None, f"espeak-ng produced no speech for the text {text[:40]!r}")
     return speech

@@ -36,6 +36,7 @@ class DriverTrack:
     motions: list[Motion]
     points: list[np.ndarray | None]  # (478, 3) smoothed image px, or None
     found: np.ndarray  # (T,) bool
+    note: str | None = None  # a warning for the user (e.g. the file is cut off: its good frames are used)
 
     @property
     def fps(self) -> float:
@@ -128,10 +129,14 @@ def track_driver(path: str | os.PathLike, face_index: int | None = None, progres
             raw.append(None if face is None else face.points.astype(np.float32))
             bar.update(1)
         bar.close()
+        truncated = reader.truncated  # set once the whole file was read and decoding stopped early
+        read = reader.frames_read
     found = np.array([p is not None for p in raw])
     if not found.any():
         raise InputError(path, "no face found in any frame of the driving video")
     pts = smooth_track(raw, fps)
     motions = [None if p is None else motion_from_landmarks(p) for p in pts]
     motions = fill_missing(motions, fps, motions[int(np.argmax(found))])
-    return DriverTrack(info=info, motions=motions, points=pts, found=found)
+    note = (f"truncated or corrupt video: decoding stopped after {read} of {info.n_frames or '?'} frames; "
+            f"using those") if truncated else None
+    return DriverTrack(info=info, motions=motions, points=pts, found=found, note=note)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from talkinghead.drivers.procedural import convolve_same
 from talkinghead.drivers.tts import PhonemeEvent, check_text
 
 BILABIAL = set("pbmɓʙɸβ")
@@ -115,7 +116,7 @@ def viseme_tracks(phonemes: list[PhonemeEvent], n_frames: int, fps: float = 25.0
     kern /= kern.sum()
     out = {}
     for k, v in tracks.items():
-        sm = np.convolve(v, kern, mode="same")
+        sm = convolve_same(v, kern)
         out[k] = np.interp(t_frames, t_fine, sm).astype(np.float32)
     return VisemeTracks(closure=closure.astype(np.float32), rounded=out["rounded"], spread=out["spread"],
                         open_min=out["open_min"], voiced=out["voiced"])

@@ -63,6 +63,10 @@ def check_sign_args(a) -> None:
     for f in (a.sign_cert, a.sign_key):
         if f is not None:
             check_input_file(f)
+    if a.sign_cert is not None:
+        from talkinghead.provenance.credentials import check_user_identity
+
+        check_user_identity(a.sign_cert, a.sign_key)
 
 
 def _cmd_animate(a) -> int:
@@ -72,7 +76,7 @@ def _cmd_animate(a) -> int:
 
     check_input_file(a.source)
     check_input_file(a.driving)
-    probe_writable(a.output, {".mp4", ".m4v", ".mov"})
+    probe_writable(a.output, {".mp4", ".m4v", ".mov"}, inputs=(a.source, a.driving))
     check_sign_args(a)
     cfg = AnimateConfig(size=a.size, relative=a.relative, reference=a.reference, mode=a.mode,
                         face_index=a.face_index, mouth_interior=a.mouth_interior, crf=a.crf,
@@ -151,8 +155,22 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     a = parser.parse_args(argv)
+    _exit_on_sigterm()
     with filtered_stderr():
         return _run(a)
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM (``kill``, a job scheduler, ``timeout``) unwinds like Ctrl-C, so the temporary output
+    is removed; the exit code is the shell's 128 + 15."""
+    import signal
+    import threading
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
 
 
 def _run(a) -> int:

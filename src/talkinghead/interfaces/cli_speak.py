@@ -66,7 +66,7 @@ def _cmd_speak(a) -> int:
     check_input_file(a.source)
     if a.audio is not None:
         check_input_file(a.audio)
-    probe_writable(a.output, VIDEO_EXTENSIONS)
+    probe_writable(a.output, VIDEO_EXTENSIONS, inputs=(a.source, a.audio))
     from talkinghead.interfaces.cli import check_sign_args
 
     check_sign_args(a)

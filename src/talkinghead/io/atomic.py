@@ -84,14 +84,26 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return p
 
 
-def probe_writable(path: str | os.PathLike, extensions: set[str] | None = None) -> Path:
-    """Check early (before long work) that ``path`` can be written: directory, extension and a
-    real write test (a hidden temp file is created and removed)."""
+def probe_writable(path: str | os.PathLike, extensions: set[str] | None = None,
+                   inputs: tuple[str | os.PathLike | None, ...] = ()) -> Path:
+    """Check early (before long work) that ``path`` can be written: directory, extension, not one
+    of the ``inputs`` (the render would replace the file it reads), and a real write test (a hidden
+    temp file is created and removed)."""
     p = check_output_path(path)
     if extensions is not None and p.suffix.lower() not in extensions:
         raise OutputError(p, f"unsupported output extension '{p.suffix}' (use {' or '.join(sorted(extensions))})")
+    for i in inputs:
+        if i is not None and _same_file(p, Path(os.fspath(i))):
+            raise OutputError(p, "is also an input file (the render would replace it); choose another output path")
     _remove_quietly(_create_temp(p, p.suffix))
     return p
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _output_error(path: Path, err: OSError) -> OutputError:

@@ -15,7 +15,7 @@ import soundfile as sf
 from talkinghead.errors import InputError, OutputError
 from talkinghead.io.atomic import atomic_output, check_input_file
 
-__all__ = ["read_audio", "write_wav"]
+__all__ = ["read_audio", "wav_truncation", "write_wav"]
 
 
 def _open_audio(path: Path) -> av.container.InputContainer:
@@ -35,6 +35,40 @@ def _decoded(
             yield next(frames)
         except (StopIteration, av.FFmpegError, EOFError):
             return
+
+
+_WAV_UNKNOWN_SIZE = 0x7FFF0000  # data sizes from here up mean "unknown length" (streamed WAV: sox, pipes)
+
+
+def wav_truncation(path: str | os.PathLike) -> str | None:
+    """A warning if ``path`` is a RIFF/WAVE file whose ``data`` chunk is cut short, else None.
+
+    FFmpeg quietly decodes what is there (its duration shrinks to match), so a cut-off upload
+    would otherwise give a shorter video without a word. Streamed WAVs, whose header could not
+    give the length (size 0 or ~2 GiB placeholders), are complete. Other formats: None.
+    """
+    p = Path(os.fspath(path))
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            pos = 12
+            while pos + 8 <= size:
+                f.seek(pos)
+                hdr = f.read(8)
+                n = int.from_bytes(hdr[4:8], "little")
+                if hdr[:4] == b"data":
+                    if 0 < n < _WAV_UNKNOWN_SIZE and pos + 8 + n > size:
+                        have = size - pos - 8
+                        return (f"truncated WAV file: {have} of the {n} data bytes its header announces "
+                                f"({100 * have / n:.0f} %); using those")
+                    return None
+                pos += 8 + n + (n & 1)  # chunks are word-aligned
+    except OSError:
+        pass  # unreadable files get their error from the decoder
+    return None
 
 
 def read_audio(

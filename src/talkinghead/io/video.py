@@ -78,7 +78,7 @@ def _open_input(path: Path, what: str = "a video") -> av.container.InputContaine
 
 def _video_stream(path: Path, container: av.container.InputContainer) -> av.VideoStream:
     if container.format.name in _STILL_IMAGE_FORMATS:
-        raise InputError(path, "not a video or unsupported format (a still image)")
+        raise InputError(path, "not a video (a still image, or a format FFmpeg does not know)")
     if not container.streams.video:
         if not container.streams.audio and _looks_like_video_container(path):
             # e.g. an mp4 cut inside its index: the container is recognised, its streams are not
@@ -145,6 +145,37 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         )
 
 
+class _ConstantRate:
+    """Maps decoded frames onto the stream's constant frame-rate grid, the way ``ffmpeg -vsync cfr``
+    does: a variable-frame-rate file (e.g. a Matroska file with dropped frames, whose header gives the
+    nominal rate) keeps its duration: a gap repeats the frame, a frame that lands on an already
+    filled slot is dropped. Frames without a timestamp take the next slot."""
+
+    MAX_GAP_S = 10.0  # a longer jump in the timestamps is a discontinuity, not a gap to fill
+
+    def __init__(self, fps: float):
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.t0: float | None = None
+        self.next = 0  # the next grid slot to fill
+
+    def place(self, t: float | None) -> int:
+        """How many times to emit the frame with timestamp ``t`` (seconds): 0 (drop), 1, or more."""
+        if t is None:
+            self.next += 1
+            return 1
+        if self.t0 is None:
+            self.t0 = t
+        k = int(round((t - self.t0) * self.fps))
+        if k < self.next:
+            return 0
+        if k - self.next > self.MAX_GAP_S * self.fps:  # timestamp jump: re-anchor, no filling
+            self.t0 = t - self.next / self.fps
+            k = self.next
+        n = k - self.next + 1
+        self.next = k + 1
+        return n
+
+
 class VideoReader:
     """Iterate the frames of a video as uint8 RGB arrays (H, W, 3).
 
@@ -190,6 +221,7 @@ class VideoReader:
             stream = _video_stream(self.path, self._container)
             exact_count = stream.frames > 0  # mp4/mov indexes give the true frame count
             frames = self._container.decode(stream)
+            grid = _ConstantRate(self.info.fps)
             while True:
                 try:
                     frame = next(frames)
@@ -199,7 +231,11 @@ class VideoReader:
                     self.truncated = True
                     break
                 self.frames_read += 1
-                yield self._to_rgb(frame)
+                repeat = grid.place(frame.time)
+                if repeat:
+                    rgb = self._to_rgb(frame)
+                    for _ in range(repeat):
+                        yield rgb
         finally:
             self.close()
         if self.frames_read == 0:

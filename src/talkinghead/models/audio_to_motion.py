@@ -277,6 +277,9 @@ def from_pretrained(path: str | os.PathLike | None = None) -> AudioToMotion:
         from importlib import resources
 
         path = Path(os.fspath(resources.files("talkinghead") / "assets" / "audio_to_motion"))
+    given = Path(os.fspath(path))
+    if given.suffix not in ("", ".safetensors", ".json") and given.is_file():
+        raise InputError(given, "not an audio-to-motion model (give its .safetensors file, with the .json beside it)")
     st, js = _paths(path)
     for f in (st, js):
         if not f.is_file():

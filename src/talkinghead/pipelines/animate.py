@@ -63,6 +63,8 @@ class AnimatePipeline:
         cfg = self.config
         src = prepare_source(source, cfg, log=self.notify)
         track = track_driver(driving, face_index=None, progress=progress, max_frames=max_frames)
+        if track.note:
+            self.notify(f"warning: {driving}: {track.note}")
         mark = Provenance(cfg)
         frames_iter = ((mark(frame), crop) for frame, crop in self._render(src, track, driving, keep_crops))
         n_total = len(track.motions) if max_frames is None else min(max_frames, len(track.motions))

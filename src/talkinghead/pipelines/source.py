@@ -15,6 +15,8 @@ from talkinghead.face.types import CropTransform, FaceLandmarks
 from talkinghead.io.image import read_image
 
 OBJECT_MARGIN = 1.0  # object mode: the crop is the square around the whole image
+OBJECT_MAX_ASPECT = 2.0  # ... or, for a longer image, around its middle (side = 2 x the short side)
+MIN_OUTPUT_SIDE = 64  # the invisible watermark needs at least this many px a side
 
 
 @dataclass
@@ -76,10 +78,15 @@ def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print) -> Pr
             raise InputError(path, "no face found in the source image")
         if cfg.mode == "auto" and scores is None:
             log(f"{path}: no face found; using object mode (follows the driver's head motion)")
-        side = max(W, H) * OBJECT_MARGIN
+        # the square around the whole image; for a panorama or a banner (aspect > 2) the square around
+        # its middle, twice as long as the short side, so the output is not a sliver of a video
+        side = min(max(W, H), OBJECT_MAX_ASPECT * min(W, H)) * OBJECT_MARGIN
         k = cfg.size / side
         M = np.array([[k, 0, (cfg.size - 1) / 2 - k * (W - 1) / 2], [0, k, (cfg.size - 1) / 2 - k * (H - 1) / 2]])
         canvas, tf = _canvas_and_crop(image, CropTransform(M, cfg.size), cfg.max_output_side)
+        if min(canvas.shape[:2]) < MIN_OUTPUT_SIDE:
+            raise InputError(path, f"image too narrow to animate ({W}x{H} px; the output would be "
+                                   f"{canvas.shape[1]}x{canvas.shape[0]}, at least {MIN_OUTPUT_SIDE} px a side is needed)")
         return PreparedSource(path, canvas, tf, crop_image(canvas, tf), None, "object")
     face = select_face(faces, cfg.face_index, path=path)
     check_face_size(face, path)

@@ -24,6 +24,7 @@ Unreadable, empty (0 s) or unsupported audio, empty text and a source without a 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,9 +70,11 @@ def silent_reason(plan: SpeechPlan) -> str:
 class SpeakPipeline:
     """``SpeakPipeline(cfg)(source, audio=... | text=..., output=None)``; see :class:`SpeakConfig`."""
 
-    def __init__(self, config: SpeakConfig | None = None, model=None, renderer=None):
+    def __init__(self, config: SpeakConfig | None = None, model=None, renderer=None, notify=None):
         self.config = config or SpeakConfig()
         self._model = model
+        # warnings for the user (e.g. a cut-off WAV: the part that is there is spoken); stderr by default
+        self.notify = notify or (lambda *a, **k: print(*a, file=sys.stderr))
         from talkinghead.pipelines.renderers import renderer_for
 
         self.renderer = renderer if renderer is not None else renderer_for(self.config)
@@ -112,6 +115,11 @@ class SpeakPipeline:
                 audio = write_speech_wav(speech, Path(tmp) / "speech.wav")
                 phonemes = speech.phonemes
             plan = plan_audio(audio)
+            from talkinghead.io.audio import wav_truncation
+
+            note = wav_truncation(audio)
+            if note:
+                self.notify(f"warning: {audio}: {note}")
             if transcript is not None and cfg.visemes:
                 from talkinghead.drivers.visemes import align_transcript
 

@@ -203,14 +203,14 @@ def ensure_identity(directory: Path | None = None) -> SigningIdentity:
     return ident
 
 
-def _alg_for_key(key_pem: bytes) -> str:
+def _alg_for_key(key_pem: bytes, path: Path | None = None) -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
     try:
         k = serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError) as e:
-        raise InputError(None, f"signing key: not an unencrypted PEM private key ({e})") from None
+    except (ValueError, TypeError):
+        raise InputError(path, "signing key: not an unencrypted PEM private key") from None
     if isinstance(k, ec.EllipticCurvePrivateKey):
         alg = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}.get(k.curve.name)
         if alg:
@@ -219,7 +219,7 @@ def _alg_for_key(key_pem: bytes) -> str:
         return "ed25519"
     elif isinstance(k, rsa.RSAPrivateKey):
         return "ps256"
-    raise InputError(None, "signing key: unsupported key type (use EC P-256/P-384, Ed25519 or RSA)")
+    raise InputError(path, "signing key: unsupported key type (use EC P-256/P-384, Ed25519 or RSA)")
 
 
 def _user_identity(cert: Path | None, key: Path | None) -> SigningIdentity:
@@ -228,8 +228,25 @@ def _user_identity(cert: Path | None, key: Path | None) -> SigningIdentity:
     for p in (cert, key):
         if not Path(p).is_file():
             raise InputError(p, "file not found")
-    alg = _alg_for_key(Path(key).read_bytes())
+    alg = _alg_for_key(Path(key).read_bytes(), Path(key))
+    _check_cert(Path(cert))
     return SigningIdentity(Path(cert), Path(key), None, alg)
+
+
+def _check_cert(path: Path) -> None:
+    from cryptography import x509
+
+    try:
+        certs = x509.load_pem_x509_certificates(path.read_bytes())
+    except (ValueError, TypeError):
+        raise InputError(path, "signing certificate: not a PEM certificate chain") from None
+    if not certs:  # pragma: no cover - the loader raises on an empty chain
+        raise InputError(path, "signing certificate: no certificate in the file")
+
+
+def check_user_identity(cert: str | os.PathLike, key: str | os.PathLike) -> None:
+    """Check ``--sign-cert`` / ``--sign-key`` before any rendering (key type, PEM syntax)."""
+    _user_identity(Path(os.fspath(cert)), Path(os.fspath(key)))
 
 
 # -- signing -------------------------------------------------------------------------------------------

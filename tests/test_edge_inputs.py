@@ -1,0 +1,255 @@
+"""Unusual but legitimate inputs work; bad ones get one clear error and leave nothing behind.
+
+Each case here was found by running the CLI on derived media (session 8 sweep)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import wave
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from talkinghead.errors import InputError, OutputError
+
+CLI = [sys.executable, "-m", "talkinghead.interfaces.cli"]
+
+
+@pytest.fixture(scope="module")
+def face_image() -> str:
+    import matplotlib.cbook as cbook
+
+    return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
+
+
+def _error_line(r) -> str:
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr
+    errs = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errs) == 1, r.stderr
+    return errs[0]
+
+
+def _wav(path: Path, x: np.ndarray, sr: int = 16000) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def _vfr_mkv(path: Path, n_decoded: int = 40, fps: int = 30) -> None:
+    """A Matroska clip whose frames are spaced 1, 2, 1, 2... frame periods apart (variable frame rate;
+    the header gives the nominal rate)."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=fps)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.time_base = Fraction(1, 1000)
+        t = 0
+        for i in range(n_decoded):
+            img = np.full((48, 64, 3), (i * 6) % 256, np.uint8)
+            fr = av.VideoFrame.from_ndarray(img, format="rgb24")
+            fr.pts, fr.time_base = int(round(t * 1000 / fps)), Fraction(1, 1000)
+            for p in s.encode(fr):
+                c.mux(p)
+            t += 1 if i % 2 == 0 else 2
+        for p in s.encode():
+            c.mux(p)
+
+
+def test_variable_frame_rate_keeps_duration(tmp_path):
+    from talkinghead.io.video import VideoReader
+
+    p = tmp_path / "vfr.mkv"
+    _vfr_mkv(p)
+    with VideoReader(p) as r:
+        frames = list(r)
+        fps = r.info.fps
+    span = 1 + sum(1 if i % 2 == 0 else 2 for i in range(39))  # frame periods covered: 59
+    assert r.frames_read == 40
+    assert abs(len(frames) / fps - span / 30) <= 1.5 / 30, (len(frames), fps)
+    # a gap repeats the previous frame: the grey level steps only where a new frame was decoded
+    levels = [int(f[0, 0, 0]) for f in frames]
+    assert len(set(levels)) >= 35 and levels[1] != levels[2] and levels[2] == levels[3]
+
+
+def test_truncated_driving_video_is_used_with_a_warning(tmp_path, demo_inputs):
+    """A driver cut off part way (a phone recording that stopped): its good frames are animated and
+    the user is told (it used to happen silently)."""
+    from talkinghead.io.video import probe_video
+
+    data = (demo_inputs / "driving.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    out = tmp_path / "o.mp4"
+    r = _cli("animate", "-s", demo_inputs / "portrait.png", "-d", cut, "-o", out, "-q")
+    assert r.returncode == 0, r.stderr[-2000:]
+    warns = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warns) == 1 and str(cut) in warns[0] and "truncated or corrupt video" in warns[0], r.stderr
+    n_total = probe_video(demo_inputs / "driving.mp4").n_frames
+    assert 0 < probe_video(out).n_frames < n_total
+
+
+def test_truncated_wav_is_spoken_with_a_warning(tmp_path, face_image):
+    from talkinghead.io.audio import read_audio, wav_truncation
+
+    rng = np.random.default_rng(1)
+    t = np.arange(32000) / 16000
+    x = 0.3 * np.sin(2 * np.pi * 200 * t) * (np.sin(2 * np.pi * 3 * t) > 0) + 0.01 * rng.standard_normal(t.size)
+    full = _wav(tmp_path / "full.wav", x)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])
+    assert wav_truncation(full) is None
+    assert wav_truncation(cut).startswith("truncated WAV file: ") and "of the 64000 data bytes" in wav_truncation(cut)
+    out = tmp_path / "o.mp4"
+    r = _cli("speak", "-s", face_image, "-a", cut, "-o", out, "-q")
+    assert r.returncode == 0, r.stderr[-2000:]
+    warns = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warns) == 1 and str(cut) in warns[0] and "truncated WAV file" in warns[0], r.stderr
+    # a streamed WAV (sox/ffmpeg to a pipe) has a placeholder size: complete, all samples read
+    streamed = bytearray(data)
+    i = streamed.index(b"data")
+    streamed[i + 4:i + 8] = (0x7FFFF000).to_bytes(4, "little")
+    (tmp_path / "streamed.wav").write_bytes(bytes(streamed))
+    assert wav_truncation(tmp_path / "streamed.wav") is None
+    y, _ = read_audio(tmp_path / "streamed.wav")
+    assert y.shape[0] == 32000
+
+
+@pytest.mark.parametrize("seconds", [0.1, 0.3])
+def test_very_short_loud_speech_is_spoken(tmp_path, face_image, seconds):
+    """A short clip that is speech from end to end ("Yes!") has no quiet part to measure a noise floor
+    on: it used to be refused as silent (0.2-0.4 s) or to crash (< 9 frames)."""
+    rng = np.random.default_rng(0)
+    n = int(seconds * 16000)
+    t = np.arange(n) / 16000
+    x = 0.4 * np.sin(2 * np.pi * 180 * t) * (1 + 0.5 * np.sin(2 * np.pi * 4 * t)) + 0.02 * rng.standard_normal(n)
+    a = _wav(tmp_path / "yes.wav", x)
+    out = tmp_path / "o.mp4"
+    r = _cli("speak", "-s", face_image, "-a", a, "-o", out, "-q")
+    assert r.returncode == 0, r.stderr[-2000:]
+    from talkinghead.io.video import probe_video
+
+    assert probe_video(out).n_frames == int(np.ceil(seconds * 25))
+
+
+def test_short_clip_vad_threshold():
+    from talkinghead.drivers.audio import vad, vad_thresholds
+
+    e = np.full(30, -20.0)  # 0.3 s, loud from end to end
+    assert vad(e, vad_thresholds(e)).all()
+    quiet = np.full(30, -70.0)  # near-silent: still nothing
+    assert not vad(quiet, vad_thresholds(quiet)).any()
+
+
+def test_convolve_same_keeps_length():
+    from talkinghead.drivers.procedural import convolve_same
+
+    k = np.hanning(11)[1:-1]
+    for n in (1, 4, 9, 30):
+        x = np.random.default_rng(n).random(n)
+        y = convolve_same(x, k)
+        assert y.shape == (n,)
+        if n >= k.size:
+            np.testing.assert_allclose(y, np.convolve(x, k, mode="same"))
+
+
+def test_banner_image_in_object_mode(tmp_path, demo_inputs):
+    """An image far wider than tall with no face: object mode animates the square around its middle
+    and the output keeps a usable height (it was 256x32 px, and the watermark refused it)."""
+    from talkinghead.config import AnimateConfig
+    from talkinghead.io.image import write_image
+    from talkinghead.pipelines.source import prepare_source
+
+    rng = np.random.default_rng(0)
+    banner = (rng.random((90, 720, 3)) * 255).astype(np.uint8)
+    write_image(tmp_path / "banner.png", banner)
+    src = prepare_source(tmp_path / "banner.png", AnimateConfig(mode="object"), log=lambda *a: None)
+    assert min(src.canvas.shape[:2]) >= 64 and src.canvas.shape[1] / src.canvas.shape[0] == pytest.approx(8, rel=0.05)
+    # an image so thin that even that stays under 64 px: one clear error
+    write_image(tmp_path / "thread.png", (rng.random((40, 7000, 3)) * 255).astype(np.uint8))
+    out = tmp_path / "o.mp4"
+    r = _cli("animate", "-s", tmp_path / "thread.png", "-d", demo_inputs / "driving.mp4", "-o", out, "-q")
+    line = _error_line(r)
+    assert "thread.png" in line and "too narrow" in line and not out.exists()
+
+
+def test_output_that_is_an_input_is_refused(tmp_path, demo_inputs):
+    import shutil
+
+    from talkinghead.io.atomic import probe_writable
+
+    drv = tmp_path / "drv.mp4"
+    shutil.copy(demo_inputs / "driving.mp4", drv)
+    before = drv.read_bytes()
+    r = _cli("animate", "-s", demo_inputs / "portrait.png", "-d", drv, "-o", drv, "-q")
+    assert "is also an input file" in _error_line(r)
+    assert drv.read_bytes() == before
+    with pytest.raises(OutputError, match="is also an input file"):
+        probe_writable(tmp_path / "." / "drv.mp4", {".mp4"}, inputs=(None, drv))
+    probe_writable(tmp_path / "new.mp4", {".mp4"}, inputs=(drv,))  # a different file is fine
+
+
+def test_sigterm_leaves_no_temp_file(tmp_path, demo_inputs):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    drv = tmp_path / "long.mp4"
+    from talkinghead.io.video import VideoWriter, read_video_frames
+
+    frames, info = read_video_frames(demo_inputs / "driving.mp4")
+    with VideoWriter(drv, fps=info.fps, size=(info.width, info.height)) as w:
+        for _ in range(8):  # long enough to be still rendering when the signal comes
+            for f in frames:
+                w.write(f)
+    p = subprocess.Popen(CLI + ["animate", "-s", str(demo_inputs / "portrait.png"), "-d", str(drv),
+                                "-o", str(out_dir / "o.mp4"), "-q"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(out_dir.iterdir()) and p.poll() is None:
+        time.sleep(0.2)  # the temp output appears once rendering starts
+    assert p.poll() is None, p.stderr.read()[-2000:]
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=60)
+    assert p.returncode == 128 + signal.SIGTERM
+    assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("voice,expect", [("zh", "sit/cmn"), ("en-GB", "gmw/en"), ("fr-fr", "roa/fr"),
+                                          ("en+f3", "gmw/en+f3"), ("xx-nope", None)])
+def test_voice_language_names(voice, expect):
+    from talkinghead.drivers.tts import resolve_voice
+
+    assert resolve_voice(voice) == expect
+
+
+def test_mandarin_by_language_code():
+    from talkinghead.drivers.tts import synthesize
+
+    sp = synthesize("你好，世界。", voice="zh")
+    assert sp.duration > 0.5 and len(sp.phonemes) >= 6
+
+
+def test_signing_files_checked_before_rendering(tmp_path, demo_inputs):
+    bad = tmp_path / "cert.pem"
+    bad.write_text("not a certificate")
+    from talkinghead.provenance.credentials import check_user_identity, ensure_identity
+
+    ident = ensure_identity(tmp_path / "id")
+    with pytest.raises(InputError, match="not a PEM certificate chain") as ei:
+        check_user_identity(bad, ident.key)
+    assert str(ei.value.path) == str(bad)
+    with pytest.raises(InputError, match="not an unencrypted PEM private key") as ei:
+        check_user_identity(ident.chain, bad)
+    assert str(ei.value.path) == str(bad)
+    check_user_identity(ident.chain, ident.key)
