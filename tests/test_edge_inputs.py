@@ -253,3 +253,13 @@ def test_signing_files_checked_before_rendering(tmp_path, demo_inputs):
         check_user_identity(ident.chain, bad)
     assert str(ei.value.path) == str(bad)
     check_user_identity(ident.chain, ident.key)
+
+
+@pytest.mark.parametrize("argv", [["verify", "x.mp4", "--max-frames", "0"], ["live", "-s", "a", "-d", "b", "--queue", "0"],
+                                  ["eval", "reenact", "--max-frames", "-3"]])
+def test_counts_must_be_positive(argv, capsys):
+    from talkinghead.interfaces.cli import build_parser
+
+    with pytest.raises(SystemExit) as ei:
+        build_parser().parse_args(argv)
+    assert ei.value.code == 2 and "must be at least 1" in capsys.readouterr().err

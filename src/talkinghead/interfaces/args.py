@@ -20,4 +20,15 @@ def bounded_float(lo: float, hi: float, what: str = "value"):
     return parse
 
 
+def positive_int(v: str) -> int:
+    """An argparse ``type`` accepting a whole number >= 1 (frame counts, worker counts)."""
+    try:
+        x = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {v!r}") from None
+    if x < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {x}")
+    return x
+
+
 strength = bounded_float(0.0, 3.0, "strength")

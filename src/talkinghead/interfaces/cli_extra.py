@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from talkinghead.interfaces.args import bounded_float, positive_int
+
 
 def add_extra(subparsers) -> None:
     """Register the ``ui``, ``batch`` and ``live`` subcommands on an argparse subparsers object."""
@@ -95,12 +97,12 @@ def _add_live(sub) -> None:
         p.add_argument(f"--{ch}", type=_strength, default=1.0, metavar="STRENGTH", help=f"{ch} strength (0..3)")
     p.add_argument("--mouth-interior", choices=["transfer", "synth"], default="transfer")
     p.add_argument("--scene", action="store_true", help="hair, torso and background follow the driver's flow")
-    p.add_argument("--queue", type=int, default=1, help="driver frames that may wait (default 1; more = more latency)")
+    p.add_argument("--queue", type=positive_int, default=1, help="driver frames that may wait (default 1; more = more latency)")
     p.add_argument("--no-pace", dest="pace", action="store_false",
                    help="render every driver frame as fast as possible (no drops; a file is not fed at its frame rate)")
-    p.add_argument("--max-frames", type=int, default=None, help="stop after this many driver frames")
+    p.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many driver frames")
     p.add_argument("--raw-size", type=_size, default=None, metavar="WxH", help="size of rgb24 frames on stdin")
-    p.add_argument("--raw-fps", type=float, default=25.0, help="frame rate of frames on stdin (default 25)")
+    p.add_argument("--raw-fps", type=bounded_float(1.0, 240.0, "raw fps"), default=25.0, help="frame rate of frames on stdin (default 25)")
     _add_provenance_args(p)
     p.set_defaults(func=_cmd_live)
 

@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 
+from talkinghead.interfaces.args import positive_int
+
 __all__ = ["add_verify", "cmd_verify"]
 
 _EPILOG = """exit codes:
@@ -37,7 +39,7 @@ def add_verify(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", dest="json", action="store_true", help="print one JSON document instead of text")
     p.add_argument("--trust", action="append", default=None, metavar="PEM",
                    help="PEM file of a root certificate to trust (repeatable; default: the local signing root)")
-    p.add_argument("--max-frames", type=int, default=48, help="video frames analysed per file (default 48)")
+    p.add_argument("--max-frames", type=positive_int, default=48, help="video frames analysed per file (default 48)")
     p.set_defaults(func=cmd_verify)
     return p
 
