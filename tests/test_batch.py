@@ -57,6 +57,8 @@ def test_load_jobs_csv_and_yaml(tmp_path, demo_inputs):
     ("{p},,,", ConfigError, "exactly one driver"),
     ("{p},{d},hello,", ConfigError, "max_frames"),
     ("missing.png,{d},,", InputError, "file not found"),
+    ("{p},{d},,lots", ConfigError, r"line 2: MotionStrength.pose: expected a number, got 'lots'"),
+    ("{p},{d},true,", ConfigError, "max_frames"),
 ])
 def test_bad_jobs_are_reported_before_rendering(tmp_path, demo_inputs, row, err, match):
     f = tmp_path / "jobs.csv"
@@ -98,3 +100,30 @@ def test_batch_on_a_local_ray_instance(tmp_path, demo_inputs):
     assert s.backend == "ray" and s.ok and [r.status for r in s.results] == ["done", "done"], s.describe()
     assert all(r.n_frames == 5 for r in s.results)
     assert is_complete(tmp_path / "r1.mp4") and is_complete(tmp_path / "r2.mp4")
+
+
+def test_jobs_file_encodings_and_outputs_that_are_inputs(tmp_path, demo_inputs):
+    p, d = demo_inputs / "portrait.png", demo_inputs / "driving.mp4"
+    bom = tmp_path / "excel.csv"  # Excel's "CSV UTF-8" starts with a byte-order mark
+    bom.write_bytes("\ufeffsource,driving\n".encode() + f"{p},{d}\n".encode())
+    assert load_jobs(bom)[0].source == str(p)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"source,driving\n" + f"{p},{d}".encode() + b"\xff\n")
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        load_jobs(latin)
+    own = tmp_path / "own.csv"
+    own.write_text(f"source,driving,output\n{p},{d},{d}\n")
+    with pytest.raises(ConfigError, match="line 2: output .* is its own input"):
+        load_jobs(own)
+    chain = tmp_path / "chain.csv"  # job 1 would overwrite the photo job 2 reads
+    chain.write_text(f"source,driving,output\n{p},{d},{tmp_path / 'a.mp4'}\n{tmp_path / 'a.mp4'},{d},{tmp_path / 'b.mp4'}\n")
+    (tmp_path / "a.mp4").write_bytes(d.read_bytes())
+    with pytest.raises(ConfigError, match="line 2: output .* is an input of chain.csv line 3"):
+        load_jobs(chain)
+    yml = tmp_path / "j.yaml"
+    yml.write_text(f"- {{source: {p}, driving: {d}, output: [a, b]}}\n")
+    with pytest.raises(ConfigError, match="output: expected a path"):
+        load_jobs(yml)
+    yml.write_text("defaults: [1]\njobs: []\n")
+    with pytest.raises(InputError, match="defaults: expected a mapping"):
+        load_jobs(yml)

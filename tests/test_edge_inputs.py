@@ -263,3 +263,65 @@ def test_counts_must_be_positive(argv, capsys):
     with pytest.raises(SystemExit) as ei:
         build_parser().parse_args(argv)
     assert ei.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+
+
+
+def test_strict_configs_check_value_types():
+    from talkinghead.config import AnimateConfig
+    from talkinghead.errors import ConfigError
+    from talkinghead.train.loop import TrainConfig
+
+    for d, msg in [({"relative": "false"}, "relative: expected true or false"),
+                   ({"size": "256"}, "size: expected a whole number"), ({"crf": 18.5}, "crf: expected a whole number"),
+                   ({"strength": 3}, "strength: expected a mapping"),
+                   ({"strength": {"pose": "lots"}}, "MotionStrength.pose: expected a number")]:
+        with pytest.raises(ConfigError, match=msg) as ei:
+            AnimateConfig.from_dict(d, source="jobs.csv line 2")
+        assert str(ei.value).startswith("jobs.csv line 2: ")
+    c = AnimateConfig.from_dict({"strength": {"pose": 2}, "relative": False})
+    assert c.strength.pose == 2.0 and isinstance(c.strength.pose, float) and c.relative is False
+    with pytest.raises(ConfigError, match="t.yaml: TrainConfig: expected a mapping"):
+        TrainConfig.from_dict([{"task": "refiner"}], source="t.yaml")
+    with pytest.raises(ConfigError, match="t.yaml: unknown config key.*DataConfig: bogus"):
+        TrainConfig.from_dict({"task": "refiner", "data": {"bogus": 1}}, source="t.yaml")
+
+
+def test_train_config_file_errors(tmp_path):
+    from talkinghead.errors import ConfigError
+    from talkinghead.train.loop import TrainConfig
+
+    (tmp_path / "broken.yaml").write_text("task: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML \(line \d+, column \d+: ") as ei:
+        TrainConfig.from_yaml(tmp_path / "broken.yaml")
+    assert "\n" not in str(ei.value)
+    (tmp_path / "bin.yaml").write_bytes(b"\x00\xff\xfe binary")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        TrainConfig.from_yaml(tmp_path / "bin.yaml")
+
+
+def test_live_with_an_empty_stream_is_an_error(tmp_path, face_image):
+    out = tmp_path / "o.mp4"
+    r = subprocess.run(CLI + ["live", "-s", face_image, "-d", "-", "--raw-size", "64x64", "-o", str(out)],
+                       input=b"\x00" * 1000, capture_output=True, timeout=120)
+    assert r.returncode == 2 and b"no driver frames arrived" in r.stderr and not out.exists()
+
+
+def test_eval_json_path_checked_first(tmp_path, demo_inputs):
+    r = _cli("eval", "reenact", demo_inputs / "driving.mp4", "--json", demo_inputs / "driving.mp4")
+    assert "unsupported output extension" in _error_line(r)
+    (tmp_path / "empty").mkdir()
+    r = _cli("eval", "reenact", tmp_path / "empty")
+    assert "no video clips" in _error_line(r)
+
+
+def test_api_output_that_is_an_input_is_refused(tmp_path, demo_inputs):
+    import shutil
+
+    from talkinghead.pipelines.animate import AnimatePipeline
+
+    drv = tmp_path / "d.mp4"
+    shutil.copy(demo_inputs / "driving.mp4", drv)
+    before = drv.read_bytes()
+    with pytest.raises(OutputError, match="is also an input file"):
+        AnimatePipeline()(demo_inputs / "portrait.png", drv, output=drv)
+    assert drv.read_bytes() == before

@@ -2,10 +2,80 @@
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from talkinghead.errors import ConfigError
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, what: str, source: str | None) -> Any:
+    """``value`` checked against the annotation ``tp`` (and gently converted); ConfigError if it
+    does not fit. Types this does not know pass unchanged."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arm in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arm, what, source)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0] if len(errors) == 1 else ConfigError(
+            source, f"{what}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(source, f"{what}: must be one of {args}, got {value!r}")
+        return value
+
+    def bad(expected: str):
+        return ConfigError(source, f"{what}: expected {expected}, got {value!r}")
+
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("a whole number")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad("text")
+        return value
+    if origin in (tuple, list) or tp in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise bad("a list")
+        if args and not (len(args) == 2 and args[1] is Ellipsis) and len(args) != len(value):
+            raise bad(f"a list of {len(args)}")
+        el = [args[0] if len(args) == 2 and args[1] is Ellipsis else args[i] for i in range(len(value))] if args \
+            else [Any] * len(value)
+        out = [_coerce(v, t, f"{what}[{i}]", source) for i, (v, t) in enumerate(zip(value, el))]
+        return tuple(out) if (origin or tp) is tuple else out
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise bad("a mapping")
+        return value
+    if isinstance(tp, type) and issubclass(tp, StrictConfig):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise bad(f"a mapping of {tp.__name__} keys")
+        return tp.from_dict(value, source=source)
+    return value
 
 
 class StrictConfig:
@@ -13,12 +83,27 @@ class StrictConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, source: str | None = None):
+        """Build from a mapping (YAML/JSON/CSV): unknown keys and values of the wrong type (a text
+        where a number or a yes/no is expected, a list for a number...) raise ConfigError naming
+        ``source``; ints are taken for floats, lists for tuples, mappings for nested configs."""
+        if d is not None and not isinstance(d, dict):
+            raise ConfigError(source, f"{cls.__name__}: expected a mapping of keys to values, got {d!r}")
         d = dict(d or {})
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
             raise ConfigError(source, f"unknown config key(s) for {cls.__name__}: {', '.join(unknown)}")
-        return cls(**d)
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:  # noqa: BLE001 - an annotation that does not resolve: values go unchecked
+            hints = {}
+        d = {k: _coerce(v, hints[k], f"{cls.__name__}.{k}", source) if k in hints else v for k, v in d.items()}
+        try:
+            return cls(**d)
+        except ConfigError as e:
+            if e.path is None and source is not None:
+                raise ConfigError(source, e.reason) from None
+            raise
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -142,3 +227,10 @@ class SpeakConfig(RenderOutput):
             raise ConfigError(None, f"chunk_seconds must be in [1, 600], got {self.chunk_seconds}")
         if not str(self.voice).strip():
             raise ConfigError(None, "voice must not be empty")
+
+
+def yaml_error_line(e: Exception) -> str:
+    """A PyYAML error as one line: "line 3, column 7: mapping values are not allowed here"."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem

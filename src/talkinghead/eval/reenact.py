@@ -34,6 +34,11 @@ def list_clips(paths: list[str]) -> list[Path]:
             out += sorted(q for q in p.iterdir() if q.suffix.lower() in VIDEO_EXT)
         else:
             out.append(p)
+    if not out:
+        from talkinghead.errors import InputError
+
+        raise InputError(paths[0] if len(paths) == 1 else None,
+                         f"no video clips ({', '.join(sorted(VIDEO_EXT))}) in {', '.join(map(str, paths))}")
     return out
 
 

@@ -20,15 +20,23 @@ def bounded_float(lo: float, hi: float, what: str = "value"):
     return parse
 
 
-def positive_int(v: str) -> int:
-    """An argparse ``type`` accepting a whole number >= 1 (frame counts, worker counts)."""
-    try:
-        x = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {v!r}") from None
-    if x < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {x}")
-    return x
+def _int_at_least(lo: int):
+    def parse(v: str) -> int:
+        try:
+            x = int(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {v!r}") from None
+        if x < lo:
+            raise argparse.ArgumentTypeError(f"must be at least {lo}, got {x}")
+        return x
+
+    return parse
+
+
+positive_int = _int_at_least(1)
+"""An argparse ``type`` accepting a whole number >= 1 (frame counts, worker counts)."""
+non_negative_int = _int_at_least(0)
+"""An argparse ``type`` accepting a whole number >= 0 (step counts)."""
 
 
 strength = bounded_float(0.0, 3.0, "strength")

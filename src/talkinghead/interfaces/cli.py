@@ -101,7 +101,7 @@ def _add_eval(sub) -> None:
     c.add_argument("--clips", nargs="+", required=True)
     c.add_argument("--size", type=int, default=256, choices=[256, 512])
     c.add_argument("--max-frames", type=positive_int, default=150)
-    c.add_argument("--payloads", type=int, default=3,
+    c.add_argument("--payloads", type=positive_int, default=3,
                    help="render each pair with this many fixed watermark payloads and average (default 3)")
     c.add_argument("--json", dest="json_out", default=None)
     c.set_defaults(func=_cmd_cross)
@@ -113,16 +113,37 @@ def _cmd_cross(a) -> int:
 
     from talkinghead.eval.cross import format_rows, run_cross
 
+    json_path = _json_output(a.json_out, [*a.portraits, *a.clips])
     pairs = [(Path(p), Path(c)) for p in a.portraits for c in a.clips]
     rows = run_cross(pairs, size=a.size, max_frames=a.max_frames, payloads=a.payloads)
-    if a.json_out:
-        Path(a.json_out).write_text(json.dumps(rows, indent=2))
+    if json_path:
+        _write_json(json_path, rows)
     print(format_rows(rows))
     return 0
 
 
+def _json_output(path, inputs) -> "Path | None":
+    """Check ``--json PATH`` before a long evaluation: a .json file in an existing folder, not an input."""
+    if not path:
+        return None
+    from talkinghead.io.atomic import probe_writable
+
+    return probe_writable(path, {".json"}, inputs=tuple(inputs))
+
+
+def _write_json(path, obj) -> None:
+    import json
+
+    from talkinghead.io.atomic import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=float))
+
+
 def _cmd_reenact(a) -> int:
     from talkinghead.eval.reenact import format_table, run_reenact
+
+    _json_output(a.json_out, a.clips)
 
     rows = run_reenact(a.clips, size=a.size, max_frames=a.max_frames, json_out=a.json_out, progress=True)
     print(format_table(rows))

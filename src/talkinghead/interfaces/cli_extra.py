@@ -72,6 +72,8 @@ def _size(v: str) -> tuple[int, int]:
         w, h = (int(x) for x in v.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected WxH, got {v!r}") from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise argparse.ArgumentTypeError(f"each side must be 16-8192 px, got {w}x{h}")
     return w, h
 
 
@@ -123,14 +125,20 @@ def _cmd_live(a) -> int:
     opts = LiveOptions(queue_size=max(1, a.queue), pace=a.pace, max_frames=a.max_frames, scene=a.scene,
                        raw_size=a.raw_size, raw_fps=a.raw_fps)
     if a.output:
+        from talkinghead.io.atomic import probe_writable
+
+        probe_writable(a.output, {".mp4", ".m4v", ".mov", ".mkv"}, inputs=(a.source, a.driving))
         sink = FileSink(a.output)
     elif a.stdout:
         sink = RawSink()
     else:
         host, _, port = a.mjpeg.rpartition(":")
-        if not port.isdigit():
-            raise ConfigError(None, f"--mjpeg: expected [HOST:]PORT, got {a.mjpeg!r}")
-        sink = MjpegSink(host or "127.0.0.1", int(port))
+        if not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ConfigError(None, f"--mjpeg: expected [HOST:]PORT (port 0-65535), got {a.mjpeg!r}")
+        try:
+            sink = MjpegSink(host or "127.0.0.1", int(port))
+        except OSError as e:  # port in use, unknown host, no permission
+            raise ConfigError(None, f"--mjpeg {a.mjpeg}: cannot listen there ({e.strerror or e})") from None
         print(f"live: MJPEG stream at {sink.url} (stream: {sink.url}stream)", file=sys.stderr, flush=True)
     stats = run_live(a.source, a.driving, sink, cfg, opts)
     print(f"live: {stats.describe()}" + (f"; wrote {a.output}" if a.output and stats.frames_out else ""),

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from talkinghead.config import AnimateConfig
 from talkinghead.drivers.video import DriverTrack, track_driver
+from talkinghead.errors import ConfigError
 from talkinghead.face.crop import crop_image, face_crop_transform, paste_back
 from talkinghead.face.types import FaceLandmarks
 from talkinghead.io.video import VideoReader, VideoWriter
@@ -61,6 +62,12 @@ class AnimatePipeline:
                  output: str | os.PathLike | None = None, progress: bool = False,
                  keep_crops: bool = False, max_frames: int | None = None) -> AnimateResult:
         cfg = self.config
+        if output is not None:  # before any work: extension, folder, and never one of the inputs
+            from talkinghead.io.atomic import probe_writable
+
+            probe_writable(output, {".mp4", ".m4v", ".mov"}, inputs=(source, driving))
+        if max_frames is not None and max_frames < 1:
+            raise ConfigError(None, f"max_frames must be at least 1, got {max_frames}")
         src = prepare_source(source, cfg, log=self.notify)
         track = track_driver(driving, face_index=None, progress=progress, max_frames=max_frames)
         if track.note:

@@ -107,15 +107,23 @@ def _cell(key: str, value: Any) -> Any:
 
 
 def _read_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: Excel's "CSV UTF-8" starts with a BOM
+    except UnicodeDecodeError as e:
+        raise InputError(path, f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                               "save it as UTF-8") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise InputError(path, f"not valid YAML: {e}") from None
+            from talkinghead.config import yaml_error_line
+
+            raise InputError(path, f"not valid YAML ({yaml_error_line(e)})") from None
         defaults: dict[str, Any] = {}
         if isinstance(doc, dict):
-            defaults, doc = dict(doc.get("defaults") or {}), doc.get("jobs")
+            defaults, doc = doc.get("defaults") or {}, doc.get("jobs")
+            if not isinstance(defaults, dict):
+                raise InputError(path, f"defaults: expected a mapping of options, got {defaults!r}")
         if not isinstance(doc, list) or not all(isinstance(d, dict) for d in doc):
             raise InputError(path, "expected a list of jobs (or {defaults: ..., jobs: [...]})")
         return [(f"{path.name} job {i + 1}", {**defaults, **d}) for i, d in enumerate(doc)]
@@ -138,8 +146,11 @@ def _resolve(base: Path, p: Any) -> str:
 
 def _job(name: str, d: dict[str, Any], base: Path, out_dir: Path) -> Job:
     d = dict(d)
-    if "source" not in d:
+    if d.get("source") is None:
         raise ConfigError(name, "no 'source'")
+    for k in ("source", "output", *_DRIVERS):
+        if d.get(k) is not None and not isinstance(d[k], str):
+            raise ConfigError(name, f"{k}: expected a path{' or text' if k == 'text' else ''}, got {d[k]!r}")
     given = [k for k in _DRIVERS if d.get(k) is not None]
     if len(given) != 1:
         raise ConfigError(name, "give exactly one driver: 'driving' (video), 'audio' or 'text'")
@@ -148,7 +159,7 @@ def _job(name: str, d: dict[str, Any], base: Path, out_dir: Path) -> Job:
     audio = _resolve(base, d.pop("audio")) if "audio" in d else None
     text = str(d.pop("text")) if "text" in d else None
     mf = d.pop("max_frames", None)
-    if mf is not None and (not isinstance(mf, int) or mf < 1):
+    if mf is not None and (isinstance(mf, bool) or not isinstance(mf, int) or mf < 1):
         raise ConfigError(name, f"max_frames must be a positive integer, got {mf!r}")
     stem = Path(driving or audio).stem if text is None else "text"
     output = _resolve(base, d.pop("output")) if "output" in d else str(out_dir / f"{Path(source).stem}__{stem}.mp4")
@@ -176,6 +187,12 @@ def load_jobs(path: str | os.PathLike, out_dir: str | os.PathLike | None = None)
         if key in seen:
             raise ConfigError(j.name, f"same output as {seen[key]}: {j.output}")
         seen[key] = j.name
+    inputs = {os.path.realpath(x): j.name for j in jobs for x in (j.source, j.driving, j.audio) if x is not None}
+    for j in jobs:  # a render must never replace a file that a job reads
+        other = inputs.get(os.path.realpath(j.output))
+        if other is not None:
+            where = "its own input" if other == j.name else f"an input of {other}"
+            raise ConfigError(j.name, f"output {j.output} is {where}; choose another output path")
     return jobs
 
 
@@ -236,7 +253,24 @@ def run_job(job: Job) -> JobResult:
                          error=f"internal error: {type(e).__name__}: {e}")
 
 
+_STOP = False  # set in a worker process once it was interrupted: queued jobs then return at once
+
+
+def _init_worker() -> None:
+    import signal
+
+    def stop(signum, frame):
+        global _STOP
+        _STOP = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def _worker(job: Job) -> JobResult:
+    if _STOP:
+        return JobResult(job.name, job.output, "failed", error="interrupted")
     _limit_threads()
     return run_job(job)
 
@@ -249,12 +283,24 @@ def _run_processes(jobs: list[Job], workers: int, done: Callable[[JobResult], No
         for j in jobs:
             done(_worker(j))
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker)
+    try:
         pending = {ex.submit(_worker, j) for j in jobs}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
                 done(f.result())
+    except BaseException:  # Ctrl-C / SIGTERM: running jobs stop (their temp files go), queued ones are dropped
+        import signal
+
+        for proc in list(getattr(ex, "_processes", {}).values()):  # Ctrl-C reached them already; SIGTERM did not
+            try:
+                os.kill(proc.pid, signal.SIGINT)
+            except (OSError, AttributeError):
+                pass
+        ex.shutdown(wait=True, cancel_futures=True)
+        raise
+    ex.shutdown(wait=True)
 
 
 def _run_ray(jobs: list[Job], address: str, workers: int, done: Callable[[JobResult], None]) -> int:
@@ -312,7 +358,8 @@ def run_batch(jobs: Iterable[Job], workers: int = 2, ray_address: str | None = N
     if todo and ray_address:
         backend, n = "ray", _run_ray(todo, ray_address, workers, done)
     elif todo:
-        _run_processes(todo, workers, done)
+        n = min(workers, len(todo))  # no idle processes to start
+        _run_processes(todo, n, done)
     return BatchSummary([results[j.name] for j in jobs], time.perf_counter() - t0, n, backend)
 
 

@@ -481,9 +481,14 @@ def run_live(source: str | os.PathLike, driving: str | Driver, sink: NullSink | 
                 if on_frame is not None:
                     on_frame(i, frame)
         except KeyboardInterrupt:  # Ctrl-C (or the stdout consumer went away) ends a live session normally
-            pass
+            interrupted = True
+        else:
+            interrupted = False
         if errors:
             raise errors[0]
+        if stats.frames_in == 0 and not interrupted:
+            name = "-" if isinstance(driving, RawStdinDriver) or driving == "-" else os.fspath(getattr(driving, "device", driving))
+            raise InputError(name, "no driver frames arrived (an empty stream, or shorter than one frame)")
         ok = True
     finally:
         stats.seconds = time.perf_counter() - t_start

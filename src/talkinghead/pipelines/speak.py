@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from talkinghead.config import AnimateConfig, MotionStrength, SpeakConfig
 from talkinghead.drivers.audio import FPS, SpeechMotionDriver, SpeechPlan, SpeechStyle, plan_audio
-from talkinghead.errors import InputError
+from talkinghead.errors import ConfigError, InputError
 from talkinghead.motion.extract import motion_from_landmarks
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv"}
@@ -100,12 +100,14 @@ class SpeakPipeline:
         log = (lambda *a, **k: print(*a, **k)) if progress else (lambda *a, **k: None)
         if (audio is None) == (text is None):
             raise ValueError("give exactly one of audio= or text=")
+        if max_frames is not None and max_frames < 1:
+            raise ConfigError(None, f"max_frames must be at least 1, got {max_frames}")
         if text is not None and transcript is not None:
             raise InputError(None, "a transcript goes with recorded audio; text input has exact phoneme timing already")
         if output is not None:
             from talkinghead.io.atomic import probe_writable
 
-            probe_writable(output, VIDEO_EXTENSIONS)
+            probe_writable(output, VIDEO_EXTENSIONS, inputs=(source, audio))
         with tempfile.TemporaryDirectory(prefix="talkinghead-speak-") as tmp:
             phonemes = None
             if text is not None:

@@ -13,15 +13,18 @@ import os
 import sys
 from pathlib import Path
 
+from talkinghead.interfaces.args import bounded_float, non_negative_int, positive_int
+
 
 def add_train(sub) -> None:
     """Register the ``train`` and ``finetune`` subcommands on an argparse subparsers object."""
     p = sub.add_parser("train", help="train a neural renderer model from a YAML config")
     p.add_argument("--config", required=True, help="YAML training config (see configs/)")
     p.add_argument("--output", default=None, help="run folder (default: the config's output)")
-    p.add_argument("--steps", type=int, default=None, help="override the number of steps")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--steps", type=non_negative_int, default=None, help="override the number of steps")
+    p.add_argument("--max-minutes", type=bounded_float(0.01, 1e6, "max minutes"), default=None,
+                   help="stop with a checkpoint after this long")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     p.add_argument("--restart", action="store_true", help="ignore existing checkpoints (default: resume)")
     p.set_defaults(func=_cmd_train)
 
@@ -29,9 +32,9 @@ def add_train(sub) -> None:
     f.add_argument("--photos", nargs="+", required=True, help="K photos of the same person (K >= 1)")
     f.add_argument("-o", "--output", required=True, help="person folder to write (use with animate --person)")
     f.add_argument("--model", default=None, help="meta-learnt few-shot model folder (default: bundled)")
-    f.add_argument("--steps", type=int, default=100, help="fine-tuning steps (0: embedding only)")
+    f.add_argument("--steps", type=non_negative_int, default=100, help="fine-tuning steps (0: embedding only)")
     f.add_argument("--no-adversarial", action="store_true", help="reconstruction losses only")
-    f.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    f.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     f.set_defaults(func=_cmd_finetune)
 
 

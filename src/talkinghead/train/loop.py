@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from talkinghead.config import StrictConfig
 from talkinghead.errors import ConfigError
@@ -93,10 +94,16 @@ class TrainConfig(StrictConfig):
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
         import yaml
 
+        from talkinghead.config import yaml_error_line
+
         try:
-            raw = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(str(path), f"unreadable config ({e})") from None
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(str(path), "not a YAML text file (not UTF-8)") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(str(path), f"not valid YAML ({yaml_error_line(e)})") from None
+        except OSError as e:
+            raise ConfigError(str(path), f"unreadable config ({e.strerror or e})") from None
         return cls.from_dict(raw, source=str(path))
 
 
@@ -279,6 +286,10 @@ def train(cfg: TrainConfig, log=print, resume: bool = True, stop_at: int | None 
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.output)
+    if out.exists() and not out.is_dir():
+        from talkinghead.errors import OutputError
+
+        raise OutputError(out, "exists and is not a folder (the run folder: checkpoints and the model)")
     say = log if info.is_main else (lambda *a, **k: None)
     ds = build_dataset(cfg.data, cfg.task, log=say) if info.is_main else None
     D.barrier(info)  # rank 0 builds the cache; the others read it
@@ -369,7 +380,8 @@ class FinetuneConfig(StrictConfig):
 
 
 def finetune_person(frames: np.ndarray, points: np.ndarray, model_dir: str | Path, out_dir: str | Path,
-                    cfg: FinetuneConfig | None = None, log=print, sources: list[str] | None = None) -> dict:
+                    cfg: FinetuneConfig | None = None, log=print, sources: list[str] | None = None,
+                    progress: bool = True) -> dict:
     """Personalise the meta-learnt few-shot model on K aligned frames and write a person folder.
 
     ``frames``: (K, S, S, 3) uint8 aligned crops at the model's ``image_size``; ``points``: (K, 478, 2)
@@ -388,6 +400,14 @@ def finetune_person(frames: np.ndarray, points: np.ndarray, model_dir: str | Pat
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     model_dir, out_dir = Path(model_dir), Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        from talkinghead.errors import OutputError
+
+        raise OutputError(out_dir, "exists and is not a folder (a person folder is written here)")
+    if not out_dir.parent.is_dir():
+        from talkinghead.errors import OutputError
+
+        raise OutputError(out_dir, "directory does not exist")
     E, G = load_model(model_dir / "embedder"), load_model(model_dir / "generator")
     S = G.config.image_size
     x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
@@ -407,7 +427,8 @@ def finetune_person(frames: np.ndarray, points: np.ndarray, model_dir: str | Pat
         opt_d = torch.optim.Adam(Dp.parameters(), cfg.lr_d, (0.5, 0.999)) if Dp is not None else None
         lcfg = LossConfig()
         rng = np.random.default_rng(cfg.seed)
-        for step in range(cfg.steps):
+        bar = tqdm(range(cfg.steps), desc="fine-tuning", unit="step", leave=False, disable=not progress)
+        for step in bar:
             idx = torch.from_numpy(rng.integers(0, len(x), cfg.batch_size))
             xb, yb = x[idx], y[idx]
             if cfg.flip:
@@ -427,8 +448,8 @@ def finetune_person(frames: np.ndarray, points: np.ndarray, model_dir: str | Pat
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
-            if (step + 1) % max(1, cfg.steps // 10) == 0:
-                log(f"finetune step {step + 1}/{cfg.steps} l1={logs['l1']:.4f}")
+            if (step + 1) % max(1, cfg.steps // 20) == 0:
+                bar.set_postfix(l1=f"{logs['l1']:.4f}")
     out_dir.mkdir(parents=True, exist_ok=True)
     Gp.eval().save_pretrained(out_dir / "generator", {"k": len(x), "finetune_steps": cfg.steps})
     save_file({"embedding": e.contiguous()}, str(out_dir / "embedding.safetensors"))
