@@ -325,3 +325,25 @@ def test_api_output_that_is_an_input_is_refused(tmp_path, demo_inputs):
     with pytest.raises(OutputError, match="is also an input file"):
         AnimatePipeline()(demo_inputs / "portrait.png", drv, output=drv)
     assert drv.read_bytes() == before
+
+
+def test_failed_web_render_leaves_no_run_folder(tmp_path, face_image):
+    from talkinghead.interfaces.web import render
+
+    with pytest.raises(InputError, match="file not found"):
+        render(face_image, "Video", str(tmp_path / "missing.mp4"), None, None, "en", 256, 1, 1, 1, 1, 17, 1, False,
+               tmp_path / "results", progress=False)
+    assert list((tmp_path / "results").iterdir()) == []
+
+
+def test_reenact_names_the_clip_when_its_first_frame_has_no_face(tmp_path):
+    from talkinghead.eval.reenact import reenact_clip
+    from talkinghead.io.video import VideoWriter
+
+    clip = tmp_path / "noface.mp4"
+    with VideoWriter(clip, fps=25, size=(64, 64)) as w:
+        for i in range(3):
+            w.write(np.full((64, 64, 3), 40 * i, np.uint8))
+    with pytest.raises(InputError, match="first frame: no face found") as ei:
+        reenact_clip(clip, max_frames=3)
+    assert str(ei.value.path) == str(clip)

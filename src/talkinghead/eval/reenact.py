@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from talkinghead.config import AnimateConfig
+from talkinghead.errors import InputError
 from talkinghead.eval.metrics import akd, l1, psnr, ssim
 from talkinghead.face import topology as T
 from talkinghead.face.crop import crop_image
@@ -35,8 +36,6 @@ def list_clips(paths: list[str]) -> list[Path]:
         else:
             out.append(p)
     if not out:
-        from talkinghead.errors import InputError
-
         raise InputError(paths[0] if len(paths) == 1 else None,
                          f"no video clips ({', '.join(sorted(VIDEO_EXT))}) in {', '.join(map(str, paths))}")
     return out
@@ -55,7 +54,12 @@ def reenact_clip(clip: Path, size: int = 256, max_frames: int = 150, mesh: FaceM
         src_png = os.path.join(td, "source.png")
         write_image(src_png, first)
         cfg = AnimateConfig(size=size, reference="first", mode="face")
-        res = AnimatePipeline(cfg)(src_png, clip, None, keep_crops=True, max_frames=max_frames)
+        try:
+            res = AnimatePipeline(cfg)(src_png, clip, None, keep_crops=True, max_frames=max_frames)
+        except InputError as e:  # name the clip, not the temporary first-frame image
+            if str(e.path) == src_png:
+                raise InputError(clip, f"first frame: {e.reason}") from None
+            raise
     src = res.source
     H, W = src.canvas.shape[:2]
     own_mesh = mesh is None

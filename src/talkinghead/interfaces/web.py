@@ -125,6 +125,19 @@ def render(portrait: str | None, driver: str, driving: str | None, audio: str | 
     if not portrait:
         raise InputError(None, "upload a portrait first (or pick the example)")
     output = _new_output(results_dir, portrait)
+    try:
+        return _render_into(output, portrait, driver, driving, audio, text, voice, size, pose, expression, eyes,
+                            mouth, blink_rate, head_motion, label, notify, progress)
+    except BaseException:
+        shutil.rmtree(output.parent, ignore_errors=True)  # a failed run leaves no empty run-* folder
+        raise
+
+
+def _render_into(output: Path, portrait, driver, driving, audio, text, voice, size, pose, expression, eyes, mouth,
+                 blink_rate, head_motion, label, notify, progress) -> tuple[str, str]:
+    from talkinghead.config import AnimateConfig, MotionStrength, SpeakConfig
+    from talkinghead.errors import InputError
+
     if driver == "Video":
         if not driving:
             raise InputError(None, "upload a driving video first (or pick the example)")

@@ -316,7 +316,11 @@ def _run_ray(jobs: list[Job], address: str, workers: int, done: Callable[[JobRes
             kw.update(num_cpus=workers, object_store_memory=128 * 2**20)
         else:
             kw["address"] = address
-        ray.init(**kw)
+        try:
+            ray.init(**kw)
+        except (ConnectionError, TimeoutError, RuntimeError) as e:
+            raise ConfigError(None, f"--ray {address}: cannot connect to a Ray cluster there "
+                                    f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(_worker)
         refs = {task.remote(j): j for j in jobs}
