@@ -347,3 +347,13 @@ def test_reenact_names_the_clip_when_its_first_frame_has_no_face(tmp_path):
     with pytest.raises(InputError, match="first frame: no face found") as ei:
         reenact_clip(clip, max_frames=3)
     assert str(ei.value.path) == str(clip)
+
+
+def test_constant_rate_grid():
+    from talkinghead.io.video import _ConstantRate
+
+    g = _ConstantRate(10.0)
+    # steady, a gap of 3 periods, a duplicate slot, then the clock resets (joined clips), then no timestamps
+    times = [5.0, 5.1, 5.2, 5.5, 5.52, 5.6, 0.0, 0.1, None]
+    reps = [g.place(t) for t in times]
+    assert reps == [1, 1, 1, 3, 0, 1, 1, 1, 1]

@@ -166,11 +166,13 @@ class _ConstantRate:
         if self.t0 is None:
             self.t0 = t
         k = int(round((t - self.t0) * self.fps))
-        if k < self.next:
-            return 0
-        if k - self.next > self.MAX_GAP_S * self.fps:  # timestamp jump: re-anchor, no filling
+        if k - self.next > self.MAX_GAP_S * self.fps or k < self.next - self.fps:
+            # a timestamp jump (forward by > MAX_GAP_S, or back by > 1 s: joined clips, a reset
+            # clock): a discontinuity, not a gap to fill or frames to drop; re-anchor here
             self.t0 = t - self.next / self.fps
             k = self.next
+        if k < self.next:
+            return 0
         n = k - self.next + 1
         self.next = k + 1
         return n
