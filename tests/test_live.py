@@ -129,3 +129,14 @@ def test_frames_are_dropped_when_behind(demo_inputs, driver_frames):
     s = stats.summary()
     assert s["dropped"] > 0 and stats.frames_out < stats.frames_in
     assert s["p95_ms"] < 400, s  # bounded: at most one frame waits, never a growing backlog
+
+
+def test_driver_without_a_face_is_reported(demo_inputs, driver_frames):
+    blank = [np.full_like(driver_frames[0], 90) for _ in range(4)]
+    H, W = blank[0].shape[:2]
+    notes: list[str] = []
+    stdin = io.BytesIO(b"".join(f.tobytes() for f in blank))
+    stats = run_live(demo_inputs / "portrait.png", RawStdinDriver((W, H), 25.0, stream=stdin), NullSink(),
+                     options=LiveOptions(pace=False), log=lambda *a, **k: notes.append(" ".join(map(str, a))))
+    assert stats.frames_out == 4
+    assert any(n.startswith("warning: no face in any of the 4 driver frames") for n in notes), notes

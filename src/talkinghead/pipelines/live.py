@@ -489,6 +489,8 @@ def run_live(source: str | os.PathLike, driving: str | Driver, sink: NullSink | 
         if stats.frames_in == 0 and not interrupted:
             name = "-" if isinstance(driving, RawStdinDriver) or driving == "-" else os.fspath(getattr(driving, "device", driving))
             raise InputError(name, "no driver frames arrived (an empty stream, or shorter than one frame)")
+        if animator.reference is None and stats.frames_out > 0:
+            log(f"warning: no face in any of the {stats.frames_out} driver frames: the portrait stayed still")
         ok = True
     finally:
         stats.seconds = time.perf_counter() - t_start
