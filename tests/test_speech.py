@@ -375,6 +375,8 @@ def test_transcript_alignment_on_a_recording(shared_data):
     assert v.closure.max() == 1.0 and v.rounded.max() > 0.5
     with pytest.raises(InputError):
         align_transcript(clip, "   ")
+    with pytest.raises(InputError, match=r"numerals \(3\): write numbers as words"):
+        align_transcript(clip, "Place white in J 3, please!")
 
 
 def test_model_input_normalisation_options():

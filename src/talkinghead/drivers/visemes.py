@@ -147,7 +147,11 @@ def align_transcript(audio, transcript: str) -> list[PhonemeEvent]:
     from talkinghead.errors import InputError
     from talkinghead.io.audio import read_audio
 
-    words = re.sub(r"[^a-z' ]+", " ", check_text(transcript, "transcript").lower()).split()
+    text = check_text(transcript, "transcript")
+    digits = re.findall(r"\d+", text)
+    if digits:  # the pronouncing dictionary has no numerals: "1984" would silently vanish
+        raise InputError(None, f"transcript has numerals ({', '.join(digits[:3])}): write numbers as words")
+    words = re.sub(r"[^a-z' ]+", " ", text.lower()).split()
     if not words:
         raise InputError(None, "empty transcript")
     try:
