@@ -233,7 +233,7 @@ def test_fewshot_renderer_and_person(tmp_path) -> None:
     assert r.render(pts).shape == (128, 128, 3)
     small, spts = _face_crop(32)
     info = finetune_person(small[None], spts[None], tmp_path / "fs", tmp_path / "person",
-                           FinetuneConfig(steps=2, batch_size=2), log=lambda *a: None)
+                           FinetuneConfig(steps=2, batch_size=2), progress=False)
     assert info["k"] == 1 and (tmp_path / "person" / "generator" / "model.safetensors").exists()
     p = load_person(tmp_path / "person")
     p.prepare(img, pts)

@@ -59,10 +59,14 @@ def _coerce(value: Any, tp: Any, what: str, source: str | None) -> Any:
     if origin in (tuple, list) or tp in (tuple, list):
         if not isinstance(value, (list, tuple)):
             raise bad("a list")
-        if args and not (len(args) == 2 and args[1] is Ellipsis) and len(args) != len(value):
-            raise bad(f"a list of {len(args)}")
-        el = [args[0] if len(args) == 2 and args[1] is Ellipsis else args[i] for i in range(len(value))] if args \
-            else [Any] * len(value)
+        if not args:
+            el = [Any] * len(value)
+        elif origin is list or (len(args) == 2 and args[1] is Ellipsis):  # list[int] / tuple[int, ...]
+            el = [args[0]] * len(value)
+        else:  # tuple[float, float]: one type per place
+            if len(args) != len(value):
+                raise bad(f"a list of {len(args)}")
+            el = list(args)
         out = [_coerce(v, t, f"{what}[{i}]", source) for i, (v, t) in enumerate(zip(value, el))]
         return tuple(out) if (origin or tp) is tuple else out
     if origin is dict or tp is dict:

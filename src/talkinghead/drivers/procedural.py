@@ -16,13 +16,13 @@ from talkinghead.motion.types import Motion
 JAW_DROP = 0.55  # canonical units the chin drops at full mouth opening (amount = 1)
 
 
-
 def convolve_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """``np.convolve(x, kernel, mode="same")`` that keeps ``len(x)`` even when the kernel is longer
     (numpy's "same" returns max(len(x), len(kernel)) samples: a 0.1 s clip would grow)."""
     full = np.convolve(x, kernel)
     o = (len(kernel) - 1) // 2
     return full[o:o + len(x)]
+
 
 def open_mouth(canonical: np.ndarray, amount: float) -> np.ndarray:
     """Drop the lower lip and jaw by ``amount`` (0..1); the upper lip lifts slightly."""

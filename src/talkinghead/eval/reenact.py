@@ -6,7 +6,6 @@ inter-ocular distance) for our output and for the static-source baseline (the fi
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -95,14 +94,11 @@ def reenact_clip(clip: Path, size: int = 256, max_frames: int = 150, mesh: FaceM
     return out
 
 
-def run_reenact(paths: list[str], size: int = 256, max_frames: int = 150, json_out: str | None = None,
-                progress: bool = False) -> list[dict]:
+def run_reenact(paths: list[str], size: int = 256, max_frames: int = 150, progress: bool = False) -> list[dict]:
     rows = []
     with FaceMesh(static=True) as mesh:
         for clip in tqdm(list_clips(paths), desc="reenact", disable=not progress):
             rows.append(reenact_clip(clip, size, max_frames, mesh))
-    if json_out:
-        Path(json_out).write_text(json.dumps(rows, indent=2))
     return rows
 
 

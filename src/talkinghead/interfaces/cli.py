@@ -108,7 +108,6 @@ def _add_eval(sub) -> None:
 
 
 def _cmd_cross(a) -> int:
-    import json
     from pathlib import Path
 
     from talkinghead.eval.cross import format_rows, run_cross
@@ -143,9 +142,10 @@ def _write_json(path, obj) -> None:
 def _cmd_reenact(a) -> int:
     from talkinghead.eval.reenact import format_table, run_reenact
 
-    _json_output(a.json_out, a.clips)
-
-    rows = run_reenact(a.clips, size=a.size, max_frames=a.max_frames, json_out=a.json_out, progress=True)
+    json_path = _json_output(a.json_out, a.clips)
+    rows = run_reenact(a.clips, size=a.size, max_frames=a.max_frames, progress=True)
+    if json_path:
+        _write_json(json_path, rows)
     print(format_table(rows))
     return 0
 

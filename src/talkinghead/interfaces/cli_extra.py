@@ -122,13 +122,10 @@ def _cmd_live(a) -> int:
     cfg = AnimateConfig(size=a.size, relative=a.relative, mouth_interior=a.mouth_interior, label=a.label,
                         sign_cert=a.sign_cert, sign_key=a.sign_key,
                         strength=MotionStrength(pose=a.pose, expression=a.expression, eyes=a.eyes, mouth=a.mouth))
-    opts = LiveOptions(queue_size=max(1, a.queue), pace=a.pace, max_frames=a.max_frames, scene=a.scene,
+    opts = LiveOptions(queue_size=a.queue, pace=a.pace, max_frames=a.max_frames, scene=a.scene,
                        raw_size=a.raw_size, raw_fps=a.raw_fps)
     if a.output:
-        from talkinghead.io.atomic import probe_writable
-
-        probe_writable(a.output, {".mp4", ".m4v", ".mov", ".mkv"}, inputs=(a.source, a.driving))
-        sink = FileSink(a.output)
+        sink = FileSink(a.output, inputs=(a.source, a.driving))
     elif a.stdout:
         sink = RawSink()
     else:

@@ -236,8 +236,9 @@ class VideoReader:
                 repeat = grid.place(frame.time)
                 if repeat:
                     rgb = self._to_rgb(frame)
-                    for _ in range(repeat):
-                        yield rgb
+                    yield rgb
+                    for _ in range(repeat - 1):  # a gap: copies, so a kept frame is never aliased
+                        yield rgb.copy()
         finally:
             self.close()
         if self.frames_read == 0:

@@ -190,10 +190,11 @@ class FileSink(NullSink):
     Frames dropped in real time are missing from the file; ``LiveOptions(pace=False)`` keeps them all.
     """
 
-    def __init__(self, path: str | os.PathLike, crf: int = 20, preset: str = "ultrafast"):
+    def __init__(self, path: str | os.PathLike, crf: int = 20, preset: str = "ultrafast",
+                 inputs: tuple[str | os.PathLike | None, ...] = ()):
         from talkinghead.io.atomic import probe_writable
 
-        self.path = probe_writable(path, {".mp4", ".m4v", ".mov", ".mkv"})
+        self.path = probe_writable(path, {".mp4", ".m4v", ".mov", ".mkv"}, inputs=inputs)
         self.crf, self.preset = crf, preset
         self._w = None
 
@@ -487,7 +488,7 @@ def run_live(source: str | os.PathLike, driving: str | Driver, sink: NullSink | 
         if errors:
             raise errors[0]
         if stats.frames_in == 0 and not interrupted:
-            name = "-" if isinstance(driving, RawStdinDriver) or driving == "-" else os.fspath(getattr(driving, "device", driving))
+            name = os.fspath(driving) if isinstance(driving, (str, os.PathLike)) else getattr(driving, "device", "-")
             raise InputError(name, "no driver frames arrived (an empty stream, or shorter than one frame)")
         if animator.reference is None and stats.frames_out > 0:
             log(f"warning: no face in any of the {stats.frames_out} driver frames: the portrait stayed still")

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from talkinghead.config import StrictConfig
-from talkinghead.errors import ConfigError
+from talkinghead.errors import ConfigError, OutputError
 from talkinghead.train.data import DataConfig, build_dataset
 from talkinghead.train.losses import LossConfig
 
@@ -287,8 +287,6 @@ def train(cfg: TrainConfig, log=print, resume: bool = True, stop_at: int | None 
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.output)
     if out.exists() and not out.is_dir():
-        from talkinghead.errors import OutputError
-
         raise OutputError(out, "exists and is not a folder (the run folder: checkpoints and the model)")
     say = log if info.is_main else (lambda *a, **k: None)
     ds = build_dataset(cfg.data, cfg.task, log=say) if info.is_main else None
@@ -380,7 +378,7 @@ class FinetuneConfig(StrictConfig):
 
 
 def finetune_person(frames: np.ndarray, points: np.ndarray, model_dir: str | Path, out_dir: str | Path,
-                    cfg: FinetuneConfig | None = None, log=print, sources: list[str] | None = None,
+                    cfg: FinetuneConfig | None = None, sources: list[str] | None = None,
                     progress: bool = True) -> dict:
     """Personalise the meta-learnt few-shot model on K aligned frames and write a person folder.
 
@@ -401,12 +399,8 @@ def finetune_person(frames: np.ndarray, points: np.ndarray, model_dir: str | Pat
         torch.set_num_threads(cfg.threads)
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        from talkinghead.errors import OutputError
-
         raise OutputError(out_dir, "exists and is not a folder (a person folder is written here)")
     if not out_dir.parent.is_dir():
-        from talkinghead.errors import OutputError
-
         raise OutputError(out_dir, "directory does not exist")
     E, G = load_model(model_dir / "embedder"), load_model(model_dir / "generator")
     S = G.config.image_size
