@@ -90,6 +90,14 @@ def test_batch_renders_resumes_and_reports_failures(tmp_path, demo_inputs, facel
     assert run_cli(["batch", str(jobs), "--quiet", "--workers", "1"]) == 1
     assert "2 skipped" in capsys.readouterr().out
 
+    # a whole, decodable video that is not ours (no talkinghead credentials) is not taken as done
+    import shutil
+
+    shutil.copy(d, tmp_path / "a.mp4")
+    assert not is_complete(tmp_path / "a.mp4")
+    s = run_batch(load_jobs(jobs)[:1], workers=1)
+    assert [r.status for r in s.results] == ["done"] and is_complete(tmp_path / "a.mp4")
+
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
 def test_batch_on_a_local_ray_instance(tmp_path, demo_inputs):

@@ -357,3 +357,23 @@ def test_constant_rate_grid():
     times = [5.0, 5.1, 5.2, 5.5, 5.52, 5.6, 0.0, 0.1, None]
     reps = [g.place(t) for t in times]
     assert reps == [1, 1, 1, 3, 0, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda P, img: P["animate"]()(None, img, output="x.mp4"), "source="),
+    (lambda P, img: P["animate"]()(img, None), "driving="),
+    (lambda P, img: P["speak"]()(img, audio=b"x.wav"), "audio="),
+    (lambda P, img: P["speak"]()(img, text=3), "text="),
+    (lambda P, img: P["speak"]()(img, text="hi", output=7), "output="),
+    (lambda P, img: P["live"](None, "x.mp4"), "source="),
+])
+def test_api_arguments_of_the_wrong_type_are_named(face_image, call, name):
+    from talkinghead.errors import ArgumentTypeError
+    from talkinghead.pipelines.animate import AnimatePipeline
+    from talkinghead.pipelines.live import run_live
+    from talkinghead.pipelines.speak import SpeakPipeline
+
+    P = {"animate": AnimatePipeline, "speak": SpeakPipeline, "live": run_live}
+    with pytest.raises(ArgumentTypeError) as e:
+        call(P, face_image)
+    assert str(e.value).startswith(name) and isinstance(e.value, TypeError)

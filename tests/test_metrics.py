@@ -91,3 +91,14 @@ def test_landmarks68_follow_a_shifted_face(demo_inputs, monkeypatch):
     assert abs(shift[0] - dx) < 1 and abs(shift[1] - dy) < 1, shift
     assert akd(q - [dx, dy], p, iod) < 0.01
     assert lm(np.full_like(img, 128)) is None  # no face: None, not a guess
+
+
+def test_cross_table_says_when_no_face_was_tracked():
+    from talkinghead.eval.cross import format_rows
+
+    rows = [{"portrait": "a.png", "clip": "c.mp4", "frames": 10, "tracked": 1.0, "r_mouth": 0.5, "r_yaw": 0.25},
+            {"portrait": "wolf.jpg", "clip": "c.mp4", "frames": 10, "tracked": 0.0,
+             "r_mouth": float("nan"), "r_yaw": float("nan")}]
+    text = format_rows(rows)
+    assert "wolf.jpg" in text and "no face tracked" in text
+    assert "r_mouth 0.500" in text.splitlines()[-1]  # the mean skips the untracked pair

@@ -25,3 +25,20 @@ class OutputError(TalkingHeadError):
 
 class ConfigError(TalkingHeadError):
     """A configuration is invalid (unknown key, bad value)."""
+
+
+class ArgumentTypeError(ConfigError, TypeError):
+    """A Python API argument has the wrong type (e.g. ``None`` where a file path is needed)."""
+
+
+def check_paths(optional: tuple[str, ...] = (), **paths) -> None:
+    """Raise :class:`ArgumentTypeError` naming the first argument that is not a file path.
+
+    ``optional`` names the arguments that may be ``None``.
+    """
+    for name, value in paths.items():
+        if value is None and name in optional:
+            continue
+        if not isinstance(value, (str, os.PathLike)) or (isinstance(value, str) and not value.strip()):
+            got = "an empty string" if isinstance(value, str) else type(value).__name__
+            raise ArgumentTypeError(None, f"{name}= must be a file path (str or os.PathLike), got {got}")

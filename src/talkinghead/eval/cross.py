@@ -73,6 +73,9 @@ def run_cross(pairs: list[tuple[Path, Path]], size: int = 256, max_frames: int =
 def format_rows(rows: list[dict]) -> str:
     lines = [f"{'portrait':28s} {'driver':26s} {'r_mouth':>8s} {'(min-max)':>13s} {'r_yaw':>7s} {'id->src':>8s} {'id->drv':>8s}"]
     for r in rows:
+        if not r.get("tracked", 1.0):  # e.g. an animal portrait in object mode: no face to measure
+            lines.append(f"{r['portrait'][:28]:28s} {r['clip'][:26]:26s} n/a: no face tracked in the output")
+            continue
         spread = f"{r.get('r_mouth_min', r['r_mouth']):.3f}-{r.get('r_mouth_max', r['r_mouth']):.3f}"
         lines.append(f"{r['portrait'][:28]:28s} {r['clip'][:26]:26s} {r['r_mouth']:8.3f} {spread:>13s} {r['r_yaw']:7.3f} "
                      f"{r.get('id_dist_source', float('nan')):8.3f} {r.get('id_dist_driver', float('nan')):8.3f}")

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from talkinghead.config import AnimateConfig
 from talkinghead.drivers.video import DriverTrack, track_driver
-from talkinghead.errors import ConfigError
+from talkinghead.errors import ConfigError, check_paths
 from talkinghead.face.crop import crop_image, face_crop_transform, paste_back
 from talkinghead.face.types import FaceLandmarks
 from talkinghead.io.video import VideoReader, VideoWriter
@@ -62,6 +62,7 @@ class AnimatePipeline:
                  output: str | os.PathLike | None = None, progress: bool = False,
                  keep_crops: bool = False, max_frames: int | None = None) -> AnimateResult:
         cfg = self.config
+        check_paths(("output",), source=source, driving=driving, output=output)
         if output is not None:  # before any work: extension, folder, and never one of the inputs
             from talkinghead.io.atomic import probe_writable
 

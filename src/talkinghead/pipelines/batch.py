@@ -10,7 +10,7 @@ Columns / keys:
   ``mouth`` are the strengths) or :class:`~talkinghead.config.SpeakConfig`; unknown keys are errors.
 
 Relative paths are relative to the jobs file. A job whose output already exists and is complete
-(a valid C2PA manifest, whose hash covers the whole file; unsigned files: every frame decodes) is
+(a valid talkinghead C2PA manifest, whose hash covers the whole file) is
 skipped, so an interrupted batch resumes where it stopped. Every job runs the same pipeline as the
 CLI; a failing job is reported and the others go on. With ``--ray`` the jobs are Ray tasks (one CPU
 each); inputs and outputs must then be on a filesystem every node sees, with talkinghead installed.
@@ -198,23 +198,19 @@ def load_jobs(path: str | os.PathLike, out_dir: str | os.PathLike | None = None)
 
 # -- one job ------------------------------------------------------------------------------------
 def is_complete(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a finished output: a valid C2PA manifest (it hashes the whole file), or,
-    for unsigned files, a video whose every frame decodes."""
-    from talkinghead.io.video import VideoReader
+    """True when ``path`` is a finished talkinghead output: a valid C2PA manifest (its hash covers the
+    whole file, so a cut-off file fails) whose claim generator is talkinghead. Every output is signed,
+    so anything else at the path (a damaged file, another program's video) is rendered again."""
     from talkinghead.provenance.credentials import read_credentials
 
     p = Path(os.fspath(path))
     if not p.is_file() or p.stat().st_size == 0:
         return False
     try:
-        state = read_credentials(p).state
-        if state != "absent":
-            return state in ("valid", "trusted")
-        with VideoReader(p) as r:
-            n = sum(1 for _ in r)
-            return n > 0 and not r.truncated
+        c = read_credentials(p)
     except (TalkingHeadError, OSError, ValueError):
         return False
+    return c.ok and str(c.summary.get("generator", "")).startswith("talkinghead")
 
 
 def _limit_threads() -> None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from talkinghead.config import AnimateConfig
 from talkinghead.drivers.video import EASE_IN_SECONDS, EASE_SECONDS, HOLD_SECONDS, _blend, landmark_cutoffs
-from talkinghead.errors import InputError
+from talkinghead.errors import InputError, check_paths
 from talkinghead.face.crop import face_crop_transform, paste_back
 from talkinghead.face.mesh import TrackingFaceMesh
 from talkinghead.face.smoothing import LandmarkSmoother
@@ -457,6 +457,9 @@ def run_live(source: str | os.PathLike, driving: str | Driver, sink: NullSink | 
     opts = options or LiveOptions()
     sink = sink or NullSink()
     log = log or (lambda *a, **k: print(*a, file=sys.stderr, **k))
+    check_paths(source=source)
+    if not isinstance(driving, Driver):
+        check_paths(driving=driving)
     src = prepare_source(source, cfg, log=log)
     driver = driving if isinstance(driving, Driver) else open_driver(os.fspath(driving), opts)
     animator = LiveAnimator(src, cfg, scene=opts.scene)

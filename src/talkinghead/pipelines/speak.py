@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from talkinghead.config import AnimateConfig, MotionStrength, SpeakConfig
 from talkinghead.drivers.audio import FPS, SpeechMotionDriver, SpeechPlan, SpeechStyle, plan_audio
-from talkinghead.errors import ConfigError, InputError
+from talkinghead.errors import ArgumentTypeError, ConfigError, InputError, check_paths
 from talkinghead.motion.extract import motion_from_landmarks
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv"}
@@ -100,6 +100,9 @@ class SpeakPipeline:
         log = (lambda *a, **k: print(*a, **k)) if progress else (lambda *a, **k: None)
         if (audio is None) == (text is None):
             raise ValueError("give exactly one of audio= or text=")
+        check_paths(("audio", "output"), source=source, audio=audio, output=output)
+        if text is not None and not isinstance(text, str):
+            raise ArgumentTypeError(None, f"text= must be a str, got {type(text).__name__}")
         if max_frames is not None and max_frames < 1:
             raise ConfigError(None, f"max_frames must be at least 1, got {max_frames}")
         if text is not None and transcript is not None:
