@@ -50,7 +50,8 @@ bench-speak: $(STAMP)
 	$(BIN)/python benchmarks/bench_speak.py
 
 train-audio: $(STAMP)
-	$(BIN)/python -m talkinghead.train.audio_to_motion --data ../shared/data/real --cache out/cache --out out/audio_model
+	$(BIN)/python -m talkinghead.train.audio_to_motion --data ../shared/data/real --cache out/cache --out out/audio_model \
+	  --members 5 --smooth-sigma 1
 
 eval-speech: $(STAMP)
 	$(BIN)/python -m talkinghead.eval.speech --data ../shared/data/real --out out/eval_speech --transcripts

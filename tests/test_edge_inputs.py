@@ -79,9 +79,37 @@ def test_variable_frame_rate_keeps_duration(tmp_path):
     span = 1 + sum(1 if i % 2 == 0 else 2 for i in range(39))  # frame periods covered: 59
     assert r.frames_read == 40
     assert abs(len(frames) / fps - span / 30) <= 1.5 / 30, (len(frames), fps)
-    # a gap repeats the previous frame: the grey level steps only where a new frame was decoded
+    # a gap holds the previous frame: the grey level steps only where a new frame was decoded
     levels = [int(f[0, 0, 0]) for f in frames]
-    assert len(set(levels)) >= 35 and levels[1] != levels[2] and levels[2] == levels[3]
+    assert len(set(levels)) >= 35 and levels[0] != levels[1] and levels[1] == levels[2] != levels[3]
+
+
+def test_mp4_with_a_gap_keeps_its_nominal_rate(tmp_path):
+    """A 25 fps MP4 missing 0.44 s (frames 8-18) averages 19.5 fps; read on that grid, one real frame
+    in five was dropped and the gap showed the frame after it, 0.44 s early."""
+    from talkinghead.io.video import VideoReader
+
+    p = tmp_path / "gap.mp4"
+    kept = [i for i in range(50) if not 8 <= i <= 18]
+    with av.open(str(p), "w") as c:
+        s = c.add_stream("mpeg4", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in kept:
+            fr = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 5, np.uint8), format="rgb24")
+            fr.pts, fr.time_base = i, Fraction(1, 25)
+            for pk in s.encode(fr):
+                c.mux(pk)
+        for pk in s.encode():
+            c.mux(pk)
+    with VideoReader(p) as r:
+        frames = list(r)
+        assert r.info.fps == pytest.approx(25.0)
+    assert len(frames) == 50 and r.frames_read == len(kept)
+    got = [int(f[24, 32, 0]) for f in frames]  # grey level 5 * source index (video range-scaled)
+    assert all(abs(g - got[7]) <= 1 for g in got[8:19]), got  # the gap holds frame 7
+    assert got[19] - got[7] > 40, got  # then frame 19 in its own slot, not 0.44 s early
+    real = got[:8] + got[19:]
+    assert all(b >= a for a, b in zip(real, real[1:])) and len(set(real)) >= 33, got  # all kept, in order
 
 
 def test_truncated_driving_video_is_used_with_a_warning(tmp_path, demo_inputs):

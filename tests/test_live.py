@@ -140,3 +140,23 @@ def test_driver_without_a_face_is_reported(demo_inputs, driver_frames):
                      options=LiveOptions(pace=False), log=lambda *a, **k: notes.append(" ".join(map(str, a))))
     assert stats.frames_out == 4
     assert any(n.startswith("warning: no face in any of the 4 driver frames") for n in notes), notes
+
+
+def test_warm_up_leaves_no_state(demo_inputs, driver_frames):
+    """run_live warms the animator before the driver's clock starts (a paced file used to lose its
+    first ~2 s to the tracker's start-up); the warm-up must not change what is rendered."""
+    cfg = AnimateConfig()
+    src = prepare_source(demo_inputs / "portrait.png", cfg)
+
+    def render(warm: bool):
+        anim = LiveAnimator(src, cfg)
+        try:
+            if warm:
+                anim.warm_up()
+                assert anim.reference is None
+            return [anim.motion(f, i / 25.0)[0].canonical for i, f in enumerate(driver_frames[:6])]
+        finally:
+            anim.close()
+
+    for a, b in zip(render(False), render(True)):
+        np.testing.assert_allclose(a, b, atol=1e-4)

@@ -160,7 +160,8 @@ def _render_into(output: Path, portrait, driver, driving, audio, text, voice, si
         cfg = SpeakConfig(size=int(size), voice=voice or "en", blink_rate=blink_rate, head_motion=head_motion,
                           expression=expression, mouth=mouth)
         kw = {"audio": audio} if driver == "Audio" else {"text": text}
-        res = SpeakPipeline(cfg)(portrait, output=output, progress=progress, **kw)
+        res = SpeakPipeline(cfg, notify=lambda *a, **k: notify(" ".join(map(str, a))))(
+            portrait, output=output, progress=progress, **kw)
         what = f"{res.n_frames} frames, {res.duration:.1f} s of speech"
     return str(output), f"Done: {what}. Provenance: {_provenance(output)}."
 

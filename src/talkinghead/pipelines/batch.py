@@ -239,8 +239,8 @@ def run_job(job: Job) -> JobResult:
                 from talkinghead.pipelines.speak import SpeakPipeline
             except ImportError:
                 raise ConfigError(job.name, "audio/text jobs need the speak pipeline, not available here") from None
-            res = SpeakPipeline(cfg)(job.source, audio=job.audio, text=job.text, output=job.output,
-                                     max_frames=job.max_frames)
+            res = SpeakPipeline(cfg, notify=lambda *a, **k: None)(
+                job.source, audio=job.audio, text=job.text, output=job.output, max_frames=job.max_frames)
         return JobResult(job.name, job.output, "done", time.perf_counter() - t0, res.n_frames)
     except TalkingHeadError as e:
         return JobResult(job.name, job.output, "failed", time.perf_counter() - t0, error=str(e))

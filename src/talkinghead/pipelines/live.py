@@ -355,6 +355,16 @@ class LiveAnimator:
     def close(self) -> None:
         self.tracker.close()
 
+    def warm_up(self) -> None:
+        """Pay the one-off costs (the face tracker's graph, the renderer's and the watermark's first
+        frame: ~2 s) before the driver's clock starts, so a paced file does not drop its first
+        seconds. Leaves no state: the blank frame has no face, and the tracker is reset."""
+        self.tracker.track(np.full((256, 256, 3), 127, np.uint8))
+        self.tracker.reset()
+        if self.src.mode == "face":
+            self.renderer.render(self.src.points[:, :2].astype(np.float32))
+        self.mark(self.src.canvas.copy())
+
     def _set_reference(self, rgb: np.ndarray, pts: np.ndarray, m: Motion) -> None:
         H, W = rgb.shape[:2]
         tf = face_crop_transform(FaceLandmarks(pts, (W, H)), self.cfg.size)
@@ -463,6 +473,7 @@ def run_live(source: str | os.PathLike, driving: str | Driver, sink: NullSink | 
     src = prepare_source(source, cfg, log=log)
     driver = driving if isinstance(driving, Driver) else open_driver(os.fspath(driving), opts)
     animator = LiveAnimator(src, cfg, scene=opts.scene)
+    animator.warm_up()
     H, W = src.canvas.shape[:2]
     ingredients = [source] + ([driving] if isinstance(driving, (str, Path)) and Path(driving).is_file() else [])
     stats, stop, errors = LiveStats(), threading.Event(), []

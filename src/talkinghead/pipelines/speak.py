@@ -143,7 +143,7 @@ class SpeakPipeline:
 
         cfg = self.config
         rcfg = self.render_config()
-        src = prepare_source(source, rcfg, log=log)
+        src = prepare_source(source, rcfg, log=self.notify)  # notices print even without a progress bar
         ref = motion_from_landmarks(src.points)
         style = SpeechStyle(blink_rate=cfg.blink_rate, head_motion=cfg.head_motion, expression=cfg.expression,
                             mouth=cfg.mouth, still=cfg.still, seed=cfg.seed)
