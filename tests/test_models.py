@@ -241,6 +241,18 @@ def test_fewshot_renderer_and_person(tmp_path) -> None:
     with pytest.raises(InputError):
         load_person(tmp_path / "fs")
 
+    # a source photo the person was not fine-tuned on gets a notice (the face drawn is theirs)
+    from talkinghead.pipelines.renderers import person_notice
+
+    a_png, b_png = tmp_path / "a.png", tmp_path / "b.png"
+    a_png.write_bytes(b"photo a"), b_png.write_bytes(b"photo b")
+    finetune_person(small[None], spts[None], tmp_path / "fs", tmp_path / "person2",
+                    FinetuneConfig(steps=1, batch_size=1), sources=[str(a_png)], progress=False)
+    p2 = load_person(tmp_path / "person2")
+    assert person_notice(p2, a_png) is None
+    assert "not one of the 1 photo(s)" in person_notice(p2, b_png)
+    assert person_notice(p, a_png) is None  # no sources recorded: nothing to compare
+
 
 def test_onnx_export_matches_pytorch() -> None:
     """The generators (FOMM, few-shot, refiner) export to ONNX and onnxruntime reproduces PyTorch.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from talkinghead.errors import InputError, OutputError
 
-__all__ = ["atomic_output", "check_input_file", "check_output_path"]
+__all__ = ["atomic_output", "check_input_file", "check_output_path", "file_sha256"]
 
 # errno -> user-facing reason for OSErrors raised while creating or writing an output.
 _OUTPUT_ERRNO_REASONS = {
@@ -173,3 +173,17 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     except OSError as e:
         _remove_quietly(tmp)
         raise _output_error(p, e) from e
+
+
+def file_sha256(path: str | os.PathLike) -> str | None:
+    """Hex SHA-256 of a file's bytes (streamed), or None when it cannot be read."""
+    import hashlib
+
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()

@@ -24,6 +24,7 @@ from talkinghead.motion.extract import neutral_index
 from talkinghead.motion.transfer import MotionTransfer
 from talkinghead.motion.types import Motion
 from talkinghead.pipelines.provenance import Provenance
+from talkinghead.pipelines.renderers import person_notice
 from talkinghead.pipelines.source import PreparedSource, prepare_source
 from talkinghead.render.base import MouthSource
 from talkinghead.motion.object import object_similarity
@@ -70,6 +71,9 @@ class AnimatePipeline:
         if max_frames is not None and max_frames < 1:
             raise ConfigError(None, f"max_frames must be at least 1, got {max_frames}")
         src = prepare_source(source, cfg, log=self.notify)
+        notice = person_notice(self.renderer, source)
+        if notice:
+            self.notify(notice)
         track = track_driver(driving, face_index=None, progress=progress, max_frames=max_frames)
         if track.note:
             self.notify(f"warning: {driving}: {track.note}")

@@ -34,6 +34,28 @@ def make_renderer(renderer: str = "warp", person: str | None = None):
     raise ConfigError(None, f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
 
 
+def person_notice(renderer, source) -> str | None:
+    """A notice when ``source`` is not one of the photos the person folder was fine-tuned on: the
+    face drawn is the fine-tuned person's, whoever is in ``source``. None when it is one of them, or
+    when the folder does not say (no ``source_sha256`` and no ``sources`` in person.json)."""
+    meta = getattr(renderer, "person", None)
+    if not isinstance(meta, dict):
+        return None
+    hashes = meta.get("source_sha256") or []
+    if hashes:
+        from talkinghead.io.atomic import file_sha256
+
+        if file_sha256(source) in hashes:
+            return None
+    else:
+        names = {Path(str(p)).name for p in meta.get("sources") or []}
+        if not names or Path(source).name in names:
+            return None
+    n = meta.get("k", len(hashes) or len(meta.get("sources") or []))
+    return (f"note: {source} is not one of the {n} photo(s) this person folder was fine-tuned on; "
+            "the face drawn is the fine-tuned person's")
+
+
 def renderer_for(config):
     """The renderer a pipeline config asks for, or None for the default warp renderer (which the
     render loop creates itself)."""

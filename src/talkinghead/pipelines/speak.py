@@ -139,11 +139,15 @@ class SpeakPipeline:
         from talkinghead.io.video import VideoWriter
         from talkinghead.pipelines.animate import render_motions
         from talkinghead.pipelines.provenance import Provenance
+        from talkinghead.pipelines.renderers import person_notice
         from talkinghead.pipelines.source import prepare_source
 
         cfg = self.config
         rcfg = self.render_config()
         src = prepare_source(source, rcfg, log=self.notify)  # notices print even without a progress bar
+        notice = person_notice(self.renderer, source)
+        if notice:
+            self.notify(notice)
         ref = motion_from_landmarks(src.points)
         style = SpeechStyle(blink_rate=cfg.blink_rate, head_motion=cfg.head_motion, expression=cfg.expression,
                             mouth=cfg.mouth, still=cfg.still, seed=cfg.seed)

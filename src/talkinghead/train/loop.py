@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from talkinghead.config import StrictConfig
 from talkinghead.errors import ConfigError, OutputError
+from talkinghead.io.atomic import file_sha256
 from talkinghead.train.data import DataConfig, build_dataset
 from talkinghead.train.losses import LossConfig
 
@@ -448,7 +449,9 @@ def finetune_person(frames: np.ndarray, points: np.ndarray, model_dir: str | Pat
     Gp.eval().save_pretrained(out_dir / "generator", {"k": len(x), "finetune_steps": cfg.steps})
     save_file({"embedding": e.contiguous()}, str(out_dir / "embedding.safetensors"))
     info = {"kind": "fewshot", "k": int(len(x)), "finetune_steps": int(cfg.steps), "image_size": S,
-            "base_model": str(model_dir), "sources": sources or [], "wall_s": round(time.time() - t0, 2),
+            "base_model": str(model_dir), "sources": sources or [],
+            "source_sha256": [h for h in (file_sha256(p) for p in sources or []) if h],  # see person_notice
+            "wall_s": round(time.time() - t0, 2),
             "final": {k: float(v) for k, v in logs.items()}}
     (out_dir / "person.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
