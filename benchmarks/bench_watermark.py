@@ -4,8 +4,8 @@
 
 * Generated outputs: the animate pipeline (256 and 512 px face crops) run on portraits x drivers
   of ../shared/data/real (``--frames`` frames each). Each output is watermarked, written as an
-  H.264 mp4 (CRF 18, as the pipeline does) and attacked: re-encoded at CRF 28, 0.5x resize
-  (+ CRF 28), 10 % crop (+ CRF 28). One frame per output serves as a still: JPEG q70, 0.5x
+  H.264 mp4 (CRF 18, as the pipeline does) and attacked: re-encoded at CRF 28, 0.5x and 0.75x
+  resize (+ CRF 28), 10 % crop (+ CRF 28). One frame per output serves as a still: JPEG q70, 0.5x
   resize, 10 % crop.
 * Real, never-generated media: the portraits (as they are, JPEG q70 and 0.5x) and the clips
   (CRF 28 re-encode) must not be detected (false positives).
@@ -66,6 +66,12 @@ def half(a: np.ndarray) -> np.ndarray:
     return cv2.resize(a, (max(2, w // 2), max(2, h // 2)), interpolation=cv2.INTER_AREA)
 
 
+def three_quarter(a: np.ndarray) -> np.ndarray:
+    """0.75x: not one of the detector's fixed candidate scales (1x, 0.5x)."""
+    h, w = a.shape[:2]
+    return cv2.resize(a, (max(2, round(w * 0.75)), max(2, round(h * 0.75))), interpolation=cv2.INTER_AREA)
+
+
 def crop10(a: np.ndarray, seed: int = 0) -> np.ndarray:
     """Remove 10 % of the width and of the height, split unevenly between the sides."""
     h, w = a.shape[:2]
@@ -110,7 +116,8 @@ def video_attacks(frames: list[np.ndarray], tmp: Path, seed: int) -> dict[str, l
     encode_mp4(frames, src, 18, preset="veryfast")
     dec = decode_mp4(src)
     res = {}
-    for name, f in (("crf28", lambda a: a), ("half+crf28", half), ("crop10+crf28", lambda a: crop10(a, seed))):
+    for name, f in (("crf28", lambda a: a), ("half+crf28", half), ("0.75x+crf28", three_quarter),
+                    ("crop10+crf28", lambda a: crop10(a, seed))):
         p = tmp / f"{name}.mp4"
         encode_mp4([f(a) for a in dec], p, 28)
         res[name] = decode_mp4(p)
@@ -267,7 +274,7 @@ def main() -> int:
                 print(f"  candidate {c} unavailable: {e}", file=sys.stderr)
 
     rows = []
-    still_attacks = {"clean": lambda a: a, "jpeg70": jpeg, "half": half, "crop10": crop10}
+    still_attacks = {"clean": lambda a: a, "jpeg70": jpeg, "half": half, "0.75x": three_quarter, "crop10": crop10}
     for cand in cands:
         n = len(gen) if cand.name == "ours" else min(a.n_other, len(gen))
         found = {k: [] for k in still_attacks}
@@ -315,10 +322,10 @@ def main() -> int:
     # false positives on real media (ours)
     if ours is not None:
         stills = real_stills()
-        fp_s = {"as is": [], "jpeg70": [], "half": []}
+        fp_s = {"as is": [], "jpeg70": [], "half": [], "0.75x": []}
         zs = []
         for name, im in stills:
-            for k, f in (("as is", lambda x: x), ("jpeg70", jpeg), ("half", half)):
+            for k, f in (("as is", lambda x: x), ("jpeg70", jpeg), ("half", half), ("0.75x", three_quarter)):
                 r = detect_watermark(f(im))
                 fp_s[k].append(r.found)
                 zs.append(r.score)

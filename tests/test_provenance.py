@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from talkinghead.errors import OutputError
+from talkinghead.errors import InputError, OutputError
 from talkinghead.io.image import read_image, write_image
 from talkinghead.io.video import VideoWriter, read_video_frames
 from talkinghead.provenance import (
@@ -207,6 +207,17 @@ def test_video_survives_crf28(tmp_path):
     assert r.found, r
     assert r.payload == PAYLOAD.as_dict()
 
+
+
+@pytest.mark.parametrize("factor", [0.7, 0.9, 1.3])
+def test_small_output_survives_any_resize(factor):
+    """A 300 x 400 output (about one tile) holds no comb of tiling peaks after a resize by anything
+    but 0.5x: the detector scans the scale (a 0.75x or 1.25x copy used to read as unmarked)."""
+    out = Watermarker(PAYLOAD).embed(natural(31, 400, 300))
+    size = (round(300 * factor), round(400 * factor))
+    r = detect_watermark(cv2.resize(out, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR))
+    assert r.found and r.payload == PAYLOAD.as_dict(), r
+    assert r.scale == pytest.approx(factor, rel=0.02)
 
 
 def test_video_survives_half_resize_crf28(tmp_path):
@@ -450,6 +461,59 @@ def test_verify_cli_exit_codes_and_json(tmp_path, config_home, capsys):
     assert g["c2pa"]["state"] in ("valid", "trusted")
     assert not p["watermark"]["found"] and p["c2pa"]["state"] in ("valid", "trusted")
     assert "error" in m
+
+
+def _other_root(tmp_path: Path) -> Path:
+    """A self-signed CA certificate that signed nothing here."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "someone else")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    p = tmp_path / "other.pem"
+    p.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return p
+
+
+def test_verify_verdicts_trust_and_sniffing(tmp_path, config_home, capsys):
+    from talkinghead.provenance.credentials import config_dir
+
+    good = tmp_path / "good.jpg"
+    write_image(good, Watermarker(PAYLOAD).embed(natural(13, 320, 320)),
+                finalize=lambda t: sign_file(t, [], title="good.jpg"))
+    reencoded = tmp_path / "re.jpg"
+    write_image(reencoded, jpeg(read_image(good)))  # the mark survives, the manifest does not
+    code, out = _run_verify([str(good), str(reencoded)], capsys)
+    lines = out.splitlines()
+    assert code == 1 and ": VERIFIED:" in lines[0] and ": MARKED, CREDENTIALS MISSING:" in lines[1]
+    assert lines[-1] == "verify: 2 files: 1 verified, 1 marked without valid credentials, 0 not marked, 0 unreadable"
+
+    # named roots: only a manifest chaining to one of them verifies; a bad --trust file is exit 2
+    code, out = _run_verify(["--trust", str(config_dir() / "c2pa" / "root.pem"), str(good)], capsys)
+    assert code == 0 and "VERIFIED" in out
+    code, out = _run_verify(["--trust", str(_other_root(tmp_path)), str(good)], capsys)
+    assert code == 1 and "MARKED, CREDENTIALS UNTRUSTED" in out and "not by a --trust root" in out
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    with pytest.raises(InputError, match="not a PEM certificate"):
+        _run_verify(["--trust", str(junk), str(good)], capsys)
+    with pytest.raises(InputError, match="cannot read"):
+        _run_verify(["--trust", str(tmp_path / "missing.pem"), str(good)], capsys)
+
+    # a signed file without its extension is still read by content
+    noext = tmp_path / "good"
+    noext.write_bytes(good.read_bytes())
+    assert verify_file(noext).ok
 
 
 def test_verify_report_video(tmp_path, config_home):

@@ -72,9 +72,44 @@ _OTHER_MIME = {
 }
 
 
+_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF8", "image/gif"))
+
+
 def mime_for(path: str | os.PathLike) -> str | None:
-    """MIME type c2pa can embed a manifest into, from the extension; None if unsupported."""
-    return _MIME.get(Path(os.fspath(path)).suffix.lower())
+    """MIME type c2pa can embed a manifest into: from the extension, or, for a file without a known
+    extension, from its first bytes (ISO-BMFF ``ftyp``, JPEG, PNG, GIF); None if unsupported."""
+    p = Path(os.fspath(path))
+    suffix = p.suffix.lower()
+    if suffix in _MIME or suffix in _OTHER_MIME:
+        return _MIME.get(suffix)
+    try:
+        with open(p, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head[4:8] == b"ftyp":
+        return "video/quicktime" if head[8:10] == b"qt" else "video/mp4"
+    for magic, mime in _MAGIC:
+        if head.startswith(magic):
+            return mime
+    return None
+
+
+def check_trust_files(paths) -> list[Path]:
+    """``--trust`` PEM files: each must be a readable file holding a certificate (else InputError)."""
+    out = []
+    for t in paths or []:
+        p = Path(os.fspath(t))
+        try:
+            text = p.read_text(errors="replace")
+        except IsADirectoryError:
+            raise InputError(p, "--trust: is a directory, not a PEM certificate") from None
+        except OSError as e:
+            raise InputError(p, f"--trust: cannot read ({e.strerror or e})") from None
+        if "-----BEGIN CERTIFICATE-----" not in text:
+            raise InputError(p, "--trust: not a PEM certificate (no BEGIN CERTIFICATE block)")
+        out.append(p)
+    return out
 
 
 def config_dir() -> Path:
@@ -431,7 +466,7 @@ def read_credentials(path: str | os.PathLike, trust: list[str | os.PathLike] | N
     p = Path(os.fspath(path))
     mime = mime_for(p)
     if mime is None:
-        return C2paStatus("unsupported", [f"c2pa cannot read '{p.suffix}' files"])
+        return C2paStatus("unsupported", [f"c2pa cannot read {p.suffix or 'extension-less'} files of this type"])
     anchors = [Path(t) for t in trust] if trust is not None else [config_dir() / "c2pa" / "root.pem"]
     ctx = _trust_context(anchors)
     try:

@@ -14,7 +14,7 @@ from talkinghead.provenance.watermark import WatermarkResult, detect_watermark
 __all__ = ["VerifyReport", "verify_file", "EXIT_OK", "EXIT_NOT_VERIFIED", "EXIT_BAD_INPUT"]
 
 EXIT_OK = 0
-"""Every file carries the watermark and a valid (or trusted) C2PA manifest."""
+"""Every file carries the watermark and a valid (or trusted) C2PA manifest (trusted with --trust)."""
 EXIT_NOT_VERIFIED = 1
 """Some file lacks the watermark, or its C2PA manifest is absent or invalid."""
 EXIT_BAD_INPUT = 2
@@ -31,15 +31,32 @@ class VerifyReport:
     c2pa: C2paStatus = field(default_factory=lambda: C2paStatus("absent"))
     frames_analysed: int = 0
     error: str | None = None
+    require_trusted: bool = False  # roots were named (--trust): a valid but untrusted signature fails
 
     @property
     def marked(self) -> bool:
         return self.watermark is not None and self.watermark.found
 
     @property
+    def credentials_ok(self) -> bool:
+        return self.c2pa.state == "trusted" if self.require_trusted else self.c2pa.ok
+
+    @property
     def ok(self) -> bool:
-        """Watermark found and C2PA valid/trusted."""
-        return self.error is None and self.marked and self.c2pa.ok
+        """Watermark found and C2PA valid/trusted (trusted, when roots were named)."""
+        return self.error is None and self.marked and self.credentials_ok
+
+    @property
+    def verdict(self) -> str:
+        """VERIFIED | MARKED, CREDENTIALS ... | NOT MARKED | ERROR."""
+        if self.error is not None:
+            return "ERROR"
+        if self.ok:
+            return "VERIFIED"
+        if self.marked:
+            state = "UNTRUSTED" if self.c2pa.ok else {"absent": "MISSING"}.get(self.c2pa.state, self.c2pa.state.upper())
+            return f"MARKED, CREDENTIALS {state}"
+        return "NOT MARKED"
 
     @property
     def exit_code(self) -> int:
@@ -48,7 +65,7 @@ class VerifyReport:
         return EXIT_OK if self.ok else EXIT_NOT_VERIFIED
 
     def as_dict(self) -> dict:
-        d: dict = {"path": self.path, "kind": self.kind, "ok": self.ok}
+        d: dict = {"path": self.path, "kind": self.kind, "ok": self.ok, "verdict": self.verdict}
         if self.error is not None:
             d["error"] = self.error
             return d
@@ -58,12 +75,12 @@ class VerifyReport:
         return d
 
     def describe(self) -> str:
-        """One line for humans."""
+        """One line for humans: the verdict, then what was found."""
         if self.error is not None:
             return f"{self.path}: error: {self.error}"
         w = self.watermark
         if w is None or not w.found:
-            wm = f"watermark NOT found (score {w.score:.1f})" if w else "watermark NOT found"
+            wm = f"watermark NOT found (sync score {w.score:.1f}; marks score 7+)" if w else "watermark NOT found"
         else:
             p = w.payload
             who = f"{p['tool']} {p['version']}, id {p['id']}" if p else "payload unreadable"
@@ -74,7 +91,14 @@ class VerifyReport:
             cs += f" ({c.summary['generator']})"
         if c.errors:
             cs += ": " + ", ".join(c.errors[:3])
-        return f"{self.path}: {self.kind}: {wm}; {cs}"
+            if any("Hash.mismatch" in e or "hash.mismatch" in e for e in c.errors):
+                cs += " (the file changed after it was signed)"
+        if self.require_trusted and c.ok and c.state != "trusted":
+            cs += " (signed, but not by a --trust root)"
+        hint = ""
+        if self.marked and not self.credentials_ok and c.state in ("absent", "unsupported", "invalid"):
+            hint = " [made by talkinghead; re-encoded, converted or edited since]"
+        return f"{self.path}: {self.verdict}: {self.kind}: {wm}; {cs}{hint}"
 
 
 def _read_frames(p: Path, max_frames: int) -> tuple[str, list[np.ndarray]]:
@@ -117,13 +141,14 @@ def verify_file(path: str | os.PathLike, trust: list[str | os.PathLike] | None =
                 max_frames: int = 48) -> VerifyReport:
     """Check the watermark and the C2PA credentials of an image or a video.
 
-    ``trust``: PEM files of roots to trust (default: the local signing identity's root).
+    ``trust``: PEM files of roots to trust (default: the local signing identity's root). When given,
+    only a manifest that chains to one of them verifies (``valid`` alone is not enough).
     Never raises for bad input: the report's ``error`` says what is wrong.
     """
     from talkinghead.io.atomic import check_input_file
 
     p = Path(os.fspath(path))
-    rep = VerifyReport(str(p))
+    rep = VerifyReport(str(p), require_trusted=trust is not None)
     try:
         check_input_file(p)
         rep.kind, frames = _read_frames(p, max_frames)
