@@ -215,6 +215,27 @@ def test_blink_covers_iris(face) -> None:
         assert before > 20 and after < 0.15 * before, (before, after)
 
 
+def test_shut_lid_is_drawn_skin(face) -> None:
+    """A shut eye shows lid skin and a thin lash line: the warp alone stretches the open eye's thin
+    lid strip (lashes, liner) over the eyeball as a dark smear. Open eyes are untouched."""
+    img, pts = face
+    img = img.copy()
+    for up in LID_UPPER:  # eyeliner / lashes along the upper lid margin, as on most photos
+        cv2.polylines(img, [np.round(pts[up]).astype(np.int32)], False, (40, 30, 30), 3, cv2.LINE_AA)
+    target = pts.copy()
+    for up, lo in zip(LID_UPPER, LID_LOWER):
+        target[up] = pts[lo]
+    plain, drawn = _renderer(img, pts), _renderer(img, pts)
+    plain.draw_lids = False
+    np.testing.assert_array_equal(plain.render(pts), drawn.render(pts))
+    a, b = plain.render(target), drawn.render(target)
+    for contour in (topo.LEFT_EYE, topo.RIGHT_EYE):
+        x0, y0 = np.floor(pts[contour].min(0)).astype(int)
+        x1, y1 = np.ceil(pts[contour].max(0)).astype(int)
+        dark_plain, dark_drawn = _dark(a[y0:y1, x0:x1]).sum(), _dark(b[y0:y1, x0:x1]).sum()
+        assert dark_drawn < 0.5 * dark_plain, (dark_plain, dark_drawn)
+
+
 def test_gaze_moves_iris(face) -> None:
     img, pts = face
     target = pts.copy()

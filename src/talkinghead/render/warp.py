@@ -17,6 +17,7 @@ import numpy as np
 
 from talkinghead.face import topology as topo
 from talkinghead.render.base import MouthSource
+from talkinghead.render.eyelid import LidPainter
 from talkinghead.render.mesh_warp import (MeshWarp, Rect, border_margin, border_points, delaunay, remap,
                                           similarity_fit)
 from talkinghead.motion.scene import sample_grid
@@ -304,6 +305,8 @@ class WarpRenderer:
         """``gaze``: move irises to the target iris points; ``fill_mouth``: draw/copy mouth interiors."""
         self.step, self.gaze, self.fill_mouth = step, gaze, fill_mouth
         self.lid_lift = 0.5  # closing eye: fraction of the way the upper margin samples towards the next ring
+        self.lids = LidPainter()  # a shutting eye gets a drawn lid (skin + lash line) over the warp's stretch
+        self.draw_lids = True
         self.mouth = MouthFiller()
 
     def prepare(self, image: np.ndarray, points: np.ndarray) -> None:
@@ -366,6 +369,7 @@ class WarpRenderer:
                             and sign * ((pts[u] - pts[v]) @ down) > 0]
                     offs.append(frac * (pts[ring].mean(0) - pts[v]) if ring else np.zeros(2, np.float32))
             self._lid_offset.append(np.array(offs, np.float32))
+        self.lids.prepare(self.image, pts, [(list(LID_UPPER[e]), list(LID_LOWER[e]), _EYES[e][3]) for e in range(2)])
         self._iris, self._irisless = _remove_irises(self.image, pts)
         self.mouth.prepare(image, pts)
 
@@ -435,6 +439,14 @@ class WarpRenderer:
             out.append(self.points[lo] + frac * (self.points[up] - self.points[lo]))
         return np.concatenate(out).astype(np.float32)
 
+    def _lid_cover(self, tgt: np.ndarray, eye: int) -> float:
+        """How much of the drawn lid to show: 0 until the upper lid has come down by a quarter of the
+        source's opening (a squint keeps the warp), 1 from half of it."""
+        _, _, lids, corners = _EYES[eye]
+        lowered = 1.0 - _openness(tgt, lids, corners) / max(self._open[eye], 1e-3)
+        x = float(np.clip((lowered - 0.25) / 0.25, 0, 1))
+        return x * x * (3 - 2 * x)
+
     def _closing(self, tgt: np.ndarray, eye: int) -> float:
         """0 for an open eye, rising to 1 as the target lids shut (openness relative to the source)."""
         _, _, lids, corners = _EYES[eye]
@@ -478,6 +490,9 @@ class WarpRenderer:
                 self.mesh.supersample(self.image, out, _box(tgt[_EYES[eye][0]], 2.0, S))
             elif self.gaze:
                 self._gaze(out, mapping, tgt, eye, rect)
+            cover = self._lid_cover(tgt, eye)
+            if self.draw_lids and cover > 0:  # a lowered lid is drawn skin, not the warp's stretched lashes
+                self.lids.paint(out, verts[: self.n_face], eye, cover)
         if self.fill_mouth:
             self.mouth.fill(out, tgt, mouth)
         return out
