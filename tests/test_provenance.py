@@ -458,6 +458,7 @@ def test_verify_cli_exit_codes_and_json(tmp_path, config_home, capsys):
     assert code == 2 and doc["exit_code"] == 2 and not doc["ok"]
     g, p, m = doc["files"]
     assert g["ok"] and g["watermark"]["found"] and g["watermark"]["payload"]["id"] == "1234abcd"
+    assert (g["verdict"], p["verdict"]) == ("VERIFIED", "NOT MARKED")
     assert g["c2pa"]["state"] in ("valid", "trusted")
     assert not p["watermark"]["found"] and p["c2pa"]["state"] in ("valid", "trusted")
     assert "error" in m
