@@ -479,3 +479,25 @@ def test_edge_on_eye_keeps_its_iris() -> None:
         q[_EYES[eye][1]] += (0.15 * max(widths), 0.0)  # gaze to the side
         diffs.append(int(_diff(r.render(q), r.render(p)).max()))
     assert diffs[0] > 50 and diffs[1] == 0, diffs
+
+
+def test_fold_seams_are_smoothed(face) -> None:
+    """Where a turned face folds over its border the map jumps and the nearest triangle wins per pixel:
+    a stair-stepped edge. Those pixels (and only those) get a 3x3 average."""
+    img, pts = face
+    img = img.copy()
+    img[:, : S // 2] = (img[:, : S // 2] * 0.4).astype(np.uint8)  # a contrasty edge behind the face
+    c = pts.mean(0)
+    turned = pts.copy()
+    turned[:, 0] = c[0] + (pts[:, 0] - c[0]) * 0.8 + 8  # the face squeezed and shifted: it folds
+    plain, smooth = _renderer(img, pts), _renderer(img, pts)
+    plain.smooth_seams = False
+    np.testing.assert_array_equal(plain.render(pts), smooth.render(pts))  # no jumps at rest
+    a, b = plain.render(turned).astype(np.int32), smooth.render(turned).astype(np.int32)
+    changed = np.abs(a - b).max(-1) > 0
+    assert 0 < changed.mean() < 0.05, changed.mean()
+
+    def roughness(x):  # neighbour differences over the changed pixels
+        return np.abs(np.diff(x, axis=1)).sum(-1)[changed[:, 1:]].mean()
+
+    assert roughness(b) < 0.8 * roughness(a), (roughness(a), roughness(b))
