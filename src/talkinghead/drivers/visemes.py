@@ -37,7 +37,7 @@ _IGNORE = set("ˈˌːˑ.‿̃ʰʲʷ̩̯-_|'")
 
 CLOSURE_PAD_S = 0.02  # closure held this long beyond the phoneme's own interval
 CLOSURE_RAMP_S = 0.05  # then released over this long
-SMOOTH_S = 0.03  # Gaussian sigma of the other tracks
+SMOOTH_S = 0.05  # Gaussian sigma of the other tracks
 
 
 @dataclass
