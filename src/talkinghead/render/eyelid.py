@@ -4,9 +4,9 @@ An open eye shows only a thin strip of upper-lid skin between the lash line and 
 the eye by warping stretches that strip (lashes, eyeliner, the crease shadow) over the whole eyeball,
 which reads as a smear of vertical streaks. Real closed lids are smooth skin ending in a lash line;
 so, as the target eye shuts, the band the open eye occupied (from where the source's upper lash line
-would be down to the meeting lids) is repainted: the lid's skin colour (sampled in the source between
-the lashes and the brow), slightly darker towards the lash line, then the lash line itself in the
-source's lash colour. The band is blended in by the closing amount, so open and half-open eyes keep
+would be down to the meeting lids) is repainted: the source's own skin between the lashes and the
+brow, stretched over the band and slightly darker towards the lash line, then the lash line itself
+in the source's lash colour. The band is blended in by the closing amount, so open and half-open eyes keep
 the warp's pixels.
 """
 from __future__ import annotations
@@ -44,6 +44,11 @@ def _frame(points: np.ndarray, corners) -> tuple[np.ndarray, np.ndarray, float]:
     return along, up, w
 
 
+def _axis_start(lid: np.ndarray, along: np.ndarray, w: float) -> np.ndarray:
+    """The outer corner's end of the eye axis, at the lid's mean height (u = 0 of the lid texture)."""
+    return lid.mean(0) - 0.5 * w * along
+
+
 class LidPainter:
     """``prepare(image, points, eyes)`` once per source; ``paint(out, face, eye, k)`` per frame.
 
@@ -66,7 +71,7 @@ class LidPainter:
             self.open.append(np.stack([rel @ along, rel @ dirn], 1))
             band = np.concatenate([lid + self.skin_band[0] * w * dirn, (lid + self.skin_band[1] * w * dirn)[::-1]])
             px = _pixels(image, band)
-            skin = np.median(px, 0) if len(px) >= 4 else None
+            skin = np.median(px, 0) if len(px) >= 4 else None  # bounds the lash colour; None: no lid drawn
             self.texture.append(self._texture(image, lid, along, dirn, w) if skin is not None else None)
             lash = None
             strip = _pixels(image, np.concatenate([lid - 0.02 * w * dirn, (lid + 0.12 * w * dirn)[::-1]]))
@@ -83,7 +88,7 @@ class LidPainter:
         n_u, n_v = max(8, int(round(1.2 * w))), max(4, int(round((self.skin_band[1] - self.skin_band[0]) * w)))
         u = np.linspace(-0.1, 1.1, n_u, dtype=np.float32)
         v = np.linspace(self.skin_band[1], self.skin_band[0], n_v, dtype=np.float32)
-        base = lid.mean(0) - 0.5 * w * along  # the outer corner's end of the eye axis, at lid height
+        base = _axis_start(lid, along, w)
         # follow the lid's curve: its height above the corner line at each u
         lu = ((lid - base) @ along) / w
         lh = ((lid - base) @ dirn) / w
@@ -121,15 +126,13 @@ class LidPainter:
         h_pix = (np.stack([xx, yy], -1) - lid.mean(0)) @ dirn
         h_top = float(((top - lid) @ dirn).mean())
         t = np.clip(1 - h_pix / max(h_top, 1e-3), 0, 1)[..., None]
-        col = skin * (1 - self.shade * t)
+        # the skin under the brow, stretched over the band (texture rows: top -> lash line)
         tex = self.texture[eye]
-        if tex is not None:  # the skin under the brow, stretched over the band (rows: top -> lash line)
-            base = lid.mean(0) - 0.5 * w * along
-            u = ((np.stack([xx, yy], -1) - base) @ along) / w
-            map_x = np.clip((u + 0.1) / 1.2, 0, 1) * (tex.shape[1] - 1)
-            map_y = (1 - t[..., 0]) * 0 + t[..., 0] * (tex.shape[0] - 1)
-            col = cv2.remap(tex, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_REPLICATE) * (1 - self.shade * t)
+        u = ((np.stack([xx, yy], -1) - _axis_start(lid, along, w)) @ along) / w
+        map_x = np.clip((u + 0.1) / 1.2, 0, 1) * (tex.shape[1] - 1)
+        map_y = t[..., 0] * (tex.shape[0] - 1)
+        col = cv2.remap(tex, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE) * (1 - self.shade * t)
         if lash is not None:
             line = np.zeros(band.shape, np.uint8)
             thick = max(1, int(round(self.lash_width * w)))
