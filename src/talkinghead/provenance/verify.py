@@ -91,7 +91,7 @@ class VerifyReport:
             cs += f" ({c.summary['generator']})"
         if c.errors:
             cs += ": " + ", ".join(c.errors[:3])
-            if any("Hash.mismatch" in e or "hash.mismatch" in e for e in c.errors):
+            if any("hash.mismatch" in e.lower() for e in c.errors):
                 cs += " (the file changed after it was signed)"
         if self.require_trusted and c.ok and c.state != "trusted":
             cs += " (signed, but not by a --trust root)"

@@ -32,8 +32,9 @@ transform in ``benchmarks/bench_watermark.py``):
   own SNR. A crop is a circular shift of the fold, found by correlating with the sync pattern;
   a resize changes the period, found from the comb of spectral peaks of the tiling (plus the
   fixed candidates 1x and 0.5x); frames that hold about one tile have no comb, so when those
-  candidates fail the scale range is scanned (3 % steps, then 0.5 % around the two best peaks),
-  and a mark found that way counts only with a valid payload CRC. The payload is read by projecting on the message patterns.
+  candidates fail the scale range is scanned (1.5 % steps on Cb, then 0.5 % around the three best
+  peaks), and a mark found that way needs z >= 7 with a valid payload CRC, or z >= 9 alone. The
+  payload is read by projecting on the message patterns.
 * "Marked" = sync peak z beyond what unmarked media reach *and* payload CRC valid, or a
   much higher peak alone. Thresholds are calibrated on real, never-generated media.
 """
@@ -499,7 +500,7 @@ def _noise_std(F: np.ndarray, shift: tuple[int, int], scheme: WatermarkScheme) -
     num = np.bincount(rid.ravel(), np.real(F * np.conj(tmpl)).ravel())
     den = np.bincount(rid.ravel(), (np.abs(tmpl) ** 2 * (F != 0)).ravel()) + 1e-12
     R = F - (num / den)[rid] * tmpl * (F != 0)
-    c = np.real(np.fft.ifft2(R * scheme._cache["sync_conj"]))
+    c = np.real(np.fft.ifft2(R * _sync_conj(scheme)))
     return float(c.std()) + 1e-12
 
 
@@ -541,12 +542,24 @@ def _fold_spectra(rs: list[np.ndarray], period: float, scheme: WatermarkScheme) 
     return Fs
 
 
+def _sync_conj(scheme: WatermarkScheme) -> np.ndarray:
+    """The sync pattern's conjugate spectrum, unit mean power (the correlation template)."""
+    if "sync_conj" not in scheme._cache:
+        S = scheme._codebook()["S"]
+        scheme._cache["sync_conj"] = np.conj(S) / np.sqrt(np.mean(np.abs(S) ** 2))
+    return scheme._cache["sync_conj"]
+
+
+def _spectra_at(rs: list[np.ndarray], period: float, scheme: WatermarkScheme, spectra: dict) -> list[np.ndarray]:
+    """:func:`_fold_spectra` at ``period``, memoised in ``spectra`` (shared by both variants)."""
+    if period not in spectra:
+        spectra[period] = _fold_spectra(rs, period, scheme)
+    return spectra[period]
+
+
 def _fold_at(Fs: list[np.ndarray], period: float, scheme: WatermarkScheme) -> _Fold:
     """Correlate the folded, whitened spectra (:func:`_fold_spectra`) with the sync."""
-    key = "sync_conj"
-    if key not in scheme._cache:
-        S = scheme._codebook()["S"]
-        scheme._cache[key] = np.conj(S) / np.sqrt(np.mean(np.abs(S) ** 2))
+    sync = _sync_conj(scheme)
     # Three matched filters: luma, Cb, both. Which channel keeps the mark depends on the
     # transform (0.5x + CRF 28: Cb only; JPEG still: mostly luma) and a channel without it only
     # adds noise; the max of 3 costs little in false alarms (thresholds are calibrated on it).
@@ -558,7 +571,7 @@ def _fold_at(Fs: list[np.ndarray], period: float, scheme: WatermarkScheme) -> _F
         for fy, fc in scheme.filters:
             combos.append(_ringw(fy, scheme) * Fs[0] + _ringw(fc, scheme) * Fs[1])
     for F in combos:
-        c = np.real(np.fft.ifft2(F * scheme._cache[key]))
+        c = np.real(np.fft.ifft2(F * sync))
         iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
         z = (float(c[iy, ix]) - float(c.mean())) / _noise_std(F, (int(iy), int(ix)), scheme)
         if best is None or z > best.z:
@@ -595,9 +608,7 @@ def _analyse(rs: list[np.ndarray], scheme: WatermarkScheme, periods: list[float]
     """The best sync fold over ``periods``; ``spectra`` memoises :func:`_fold_spectra` per period."""
     best: _Fold | None = None
     for p in periods:
-        if p not in spectra:
-            spectra[p] = _fold_spectra(rs, p, scheme)
-        f = _fold_at(spectra[p], p, scheme)
+        f = _fold_at(_spectra_at(rs, p, scheme, spectra), p, scheme)
         if best is None or f.z > best.z:
             best = f
     assert best is not None
@@ -685,11 +696,8 @@ def _quick_z(Fs: list[np.ndarray], scheme: WatermarkScheme) -> float:
     """A cheap sync score for ranking scales: the low-frequency Cb band alone (its peak stays up
     ~2 % off the true scale, the luma band's falls to noise), plain surface std (no sidelobe
     removal; one inverse FFT instead of six)."""
-    if "sync_conj" not in scheme._cache:
-        S = scheme._codebook()["S"]
-        scheme._cache["sync_conj"] = np.conj(S) / np.sqrt(np.mean(np.abs(S) ** 2))
     F = Fs[-1]  # Cb (or luma alone): the low band tolerates the coarse scale steps, luma does not
-    c = np.real(np.fft.ifft2(F * scheme._cache["sync_conj"]))
+    c = np.real(np.fft.ifft2(F * _sync_conj(scheme)))
     return float((c.max() - c.mean()) / (c.std() + 1e-12))
 
 
@@ -703,9 +711,7 @@ def _payload_periods(rs: list[np.ndarray], scheme: WatermarkScheme, period: floa
     best, best_z = period, -np.inf
     for d in np.arange(-span, span + 1e-9, step):
         p = period * math.exp(d)
-        if p not in spectra:
-            spectra[p] = _fold_spectra(rs, p, scheme)
-        z = _fold_at(spectra[p], p, luma).z
+        z = _fold_at(_spectra_at(rs, p, scheme, spectra), p, luma).z
         if z > best_z:
             best, best_z = p, z
     return [best]
@@ -723,9 +729,8 @@ def _scan_periods(rs: list[np.ndarray], variants: list[WatermarkScheme], spectra
               if T * x <= longest]
     zs = []
     for p in coarse:
-        if p not in spectra:
-            spectra[p] = _fold_spectra(rs, p, scheme)
-        zs.append(max(_quick_z(spectra[p], sch) for sch in variants))
+        Fs = _spectra_at(rs, p, scheme, spectra)
+        zs.append(max(_quick_z(Fs, sch) for sch in variants))
     top: list[float] = []
     for i in np.argsort(zs)[::-1]:
         if len(top) >= n_top:
