@@ -119,19 +119,15 @@ def test_jobs_file_encodings_and_outputs_that_are_inputs(tmp_path, demo_inputs):
     latin.write_bytes(b"source,driving\n" + f"{p},{d}".encode() + b"\xff\n")
     with pytest.raises(InputError, match="not UTF-8 text"):
         load_jobs(latin)
-    own = tmp_path / "own.csv"
-    own.write_text(f"source,driving,output\n{p},{d},{d}\n")
-    with pytest.raises(ConfigError, match="line 2: output .* is its own input"):
-        load_jobs(own)
-    chain = tmp_path / "chain.csv"  # job 1 would overwrite the photo job 2 reads
-    chain.write_text(f"source,driving,output\n{p},{d},{tmp_path / 'a.mp4'}\n{tmp_path / 'a.mp4'},{d},{tmp_path / 'b.mp4'}\n")
-    (tmp_path / "a.mp4").write_bytes(d.read_bytes())
-    with pytest.raises(ConfigError, match="line 2: output .* is an input of chain.csv line 3"):
-        load_jobs(chain)
-    yml = tmp_path / "j.yaml"
-    yml.write_text(f"- {{source: {p}, driving: {d}, output: [a, b]}}\n")
-    with pytest.raises(ConfigError, match="output: expected a path"):
-        load_jobs(yml)
-    yml.write_text("defaults: [1]\njobs: []\n")
-    with pytest.raises(InputError, match="defaults: expected a mapping"):
-        load_jobs(yml)
+
+    def refused(name: str, text: str, error: type, match: str) -> None:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(error, match=match):
+            load_jobs(tmp_path / name)
+
+    refused("own.csv", f"source,driving,output\n{p},{d},{d}\n", ConfigError, "line 2: output .* is its own input")
+    (tmp_path / "a.mp4").write_bytes(d.read_bytes())  # chain.csv: job 1 would overwrite the photo job 2 reads
+    refused("chain.csv", f"source,driving,output\n{p},{d},{tmp_path / 'a.mp4'}\n{tmp_path / 'a.mp4'},{d},{tmp_path / 'b.mp4'}\n",
+            ConfigError, "line 2: output .* is an input of chain.csv line 3")
+    refused("j.yaml", f"- {{source: {p}, driving: {d}, output: [a, b]}}\n", ConfigError, "output: expected a path")
+    refused("j.yaml", "defaults: [1]\njobs: []\n", InputError, "defaults: expected a mapping")
