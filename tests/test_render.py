@@ -376,6 +376,27 @@ def test_teeth_for_illegible_lips(face) -> None:
     assert teeth_l > skin_l + 12, (teeth_l, skin_l)
 
 
+def test_drawn_teeth_keep_to_the_portraits_tones(face) -> None:
+    """A dim, yellow-varnished portrait (a painting) with illegible lips: the drawn teeth are not
+    blue-white and brighter than anything in the face, but yellowish and near its brightest tones;
+    still lighter than the skin, so the opening reads."""
+    from talkinghead.render.mouth import MouthFiller, _face_percentile, _lab
+
+    img, pts = face
+    lips = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillPoly(lips, [np.round(pts[topo.OUTER_LIPS]).astype(np.int32)], 1)
+    statue = img.copy()
+    statue[lips > 0] = (215, 170, 140)
+    varnish = np.clip(statue.astype(np.float32) * (0.8, 0.75, 0.45), 0, 255).astype(np.uint8)
+    f = MouthFiller()
+    f.prepare(varnish, pts)
+    assert f.teeth_need > 0.8
+    teeth = _lab(np.clip(f.teeth, 0, 255).astype(np.uint8)[None, None])[0, 0]
+    skin = f._skin(varnish, pts)
+    assert teeth[2] > 0.4 * skin[2] > 10, (teeth, skin)  # the varnish's yellow, not blue-white
+    assert skin[0] + 12 < teeth[0] <= max(_face_percentile(varnish, pts, 95) + 4.5, skin[0] + 14.5), (teeth, skin)
+
+
 def test_open_source_keeps_its_teeth_on_their_lips(face) -> None:
     """A smiling source (teeth showing) opening wider: its upper teeth stay under the upper lip, its lower
     teeth on the lower lip, and the new gap between them is the (dark) driver interior, not driver

@@ -63,6 +63,15 @@ def _ring_mean(image: np.ndarray, points: np.ndarray, part: list[int]) -> np.nda
     return px.mean(0) if len(px) else np.array([50.0, 20.0, 10.0], np.float32)
 
 
+def _face_percentile(image: np.ndarray, points: np.ndarray, q: float) -> float:
+    """Percentile ``q`` of the LAB lightness inside the face oval."""
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(points[topo.FACE_OVAL, :2]).astype(np.int32)], 1)
+    if mask.sum() < 16:
+        return 100.0
+    return float(np.percentile(_lab(image)[..., 0][mask > 0], q))
+
+
 def _smoothstep(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
     t = np.clip((np.asarray(x, np.float32) - lo) / max(hi - lo, 1e-6), 0, 1)
     return t * t * (3 - 2 * t)
@@ -115,7 +124,12 @@ class MouthFiller:
         L, a, b = self.lip_mean
         chroma = float(np.clip(np.hypot(a, b) / 15.0, 0, 1))
         skin_l = float(skin[0])
-        teeth = np.array([np.clip(1.05 * skin_l + 8 + self.teeth_lift * self.teeth_need, 55, 92), 0.1 * a, 0.25 * b + 4 * chroma])
+        # Teeth stay within the portrait's own range: at most a little above its brightest face tones
+        # (95th percentile) unless that leaves them too close to the skin to read, and they take half
+        # the skin's yellow (a varnished painting's teeth are not blue-white next to its yellow skin).
+        top_l = max(_face_percentile(image, points, 95) + 4.0, skin_l + 14.0)
+        teeth_l = min(np.clip(1.05 * skin_l + 8 + self.teeth_lift * self.teeth_need, 55, 92), top_l)
+        teeth = np.array([teeth_l, 0.1 * a, max(0.25 * b + 4 * chroma, 0.5 * float(skin[2]))])
         if self.gap > 0.12:  # source shows its own teeth: take their colour (brightest interior pixels)
             x0, y0 = np.maximum(np.floor(points[topo.INNER_LIPS].min(0)).astype(int), 0)
             x1, y1 = np.ceil(points[topo.INNER_LIPS].max(0)).astype(int) + 1
