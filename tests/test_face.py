@@ -348,6 +348,23 @@ def test_mesh_blank_and_small_face(real, mesh):
     assert is_too_small(tiny)
 
 
+def test_mesh_short_range_fallback_finds_a_made_up_face(real, mesh):
+    """Heavy make-up (a Night King): the mesh rejects the whole image and the full-range detector
+    sees nothing, but the short-range detector does; the mesh on a crop around its box fits the face."""
+    path = real / "portraits" / "makeup_m_nightking.png"
+    if not path.exists():
+        pytest.skip("makeup portrait not available")
+    img = _imread(path)
+    faces = mesh.detect(img)
+    assert len(faces) == 1
+    f = faces[0]
+    x0, y0, x1, y1 = f.bbox()
+    assert 0.3 < (x1 - x0) / img.shape[1] < 0.9  # the face, not a patch of it
+    eyes_y = f.xy[T.LEFT_EYE + T.RIGHT_EYE, 1].mean()
+    assert eyes_y < f.xy[T.OUTER_LIPS, 1].mean() < f.xy[T.CHIN, 1]  # upright: eyes, mouth, chin
+    assert mesh.detect(np.full((300, 300, 3), 128, np.uint8)) == []  # and no face from nothing
+
+
 def test_select_face_order_and_errors():
     from talkinghead.face.mesh import FaceSelectionError, select_face
 

@@ -397,6 +397,28 @@ def test_drawn_teeth_keep_to_the_portraits_tones(face) -> None:
     assert skin[0] + 12 < teeth[0] <= max(_face_percentile(varnish, pts, 95) + 4.5, skin[0] + 14.5), (teeth, skin)
 
 
+def test_wide_open_source_keeps_its_own_interior(face) -> None:
+    """A screaming source (mouth open ~0.6 of its width) opening a little further: no drawn cavity and
+    teeth over its own tongue (the warp stretches what it has); a barely open one does get them."""
+    from talkinghead.render.mouth import WIDE_OPEN, MouthFiller, opening
+
+    _, pts = face
+    mw = np.linalg.norm(pts[61] - pts[291])
+    results = {}
+    for gap in (0.6, 0.15):
+        src_pts = _jaw_drop(pts, gap * mw)
+        img = draw_face(src_pts, interior=(200, 90, 100))  # a pink tongue fills the opening
+        f = MouthFiller()
+        f.prepare(img, src_pts)
+        assert (f.gap > WIDE_OPEN) == (gap > 0.5), f.gap
+        target = _jaw_drop(src_pts, 0.25 * mw)
+        assert opening(target) > 1.1 * f.gap + 0.06  # past the fill's threshold
+        out = img.copy()
+        f.fill(out, target)
+        results[gap] = np.abs(out.astype(int) - img.astype(int)).sum(-1)[_inner_mask(target) > 0].mean()
+    assert results[0.6] == 0.0 and results[0.15] > 20, results
+
+
 def test_open_source_keeps_its_teeth_on_their_lips(face) -> None:
     """A smiling source (teeth showing) opening wider: its upper teeth stay under the upper lip, its lower
     teeth on the lower lip, and the new gap between them is the (dark) driver interior, not driver

@@ -459,27 +459,35 @@ def test_lmd_neutral_is_robust_to_one_noisy_closed_frame():
     assert lmd(noisy, seq) < 0.005, lmd(noisy, seq)
 
 
-def test_open_source_mouth_is_sealed_at_rest():
-    """A source photographed with an open, oval mouth (a shout or a laugh) is closed at rest: every
-    inner-lip pair meets (the centre and the corners: a jaw template alone leaves the centre open
-    or crosses the lips at the corners), and the lips keep a positive thickness."""
-    from types import SimpleNamespace
-
+def _oval_open_mouth(base, amount, depth):
+    """The canonical face with an open, oval mouth (deepest mid-way), and its Motion.mouth."""
     from talkinghead.drivers.procedural import open_mouth
     from talkinghead.face import topology as T
+    from talkinghead.motion.extract import summaries
+
+    X = open_mouth(base, amount)
+    c0, c1 = (X[i, 0] for i in T.MOUTH_CORNERS)
+    xc, half = (c0 + c1) / 2, abs(c1 - c0) / 2
+    oval = np.clip(1 - ((X[:, 0] - xc) / half) ** 2, 0, 1)
+    lower = T.INNER_LIPS[6:15] + T.OUTER_LIPS[6:15]
+    X[lower, 1] += depth * oval[lower]
+    return X, summaries(X)[2]
+
+
+def test_open_source_mouth_is_sealed_at_rest():
+    """A source photographed with an open, oval mouth (a laugh) is closed at rest: every
+    inner-lip pair meets (the centre and the corners: a jaw template alone leaves the centre open
+    or crosses the lips at the corners), and the lips keep a positive thickness. A wide-open one (a
+    scream) is left open: a 2-D warp could only close it by squashing the tongue into a lip."""
+    from types import SimpleNamespace
+
     from talkinghead.face.canonical import load_canonical
     from talkinghead.motion.extract import summaries
     from talkinghead.motion.regions import INNER_LIP_PAIRS
 
     base = load_canonical().astype(np.float64)
-    X = open_mouth(base, 0.9)
-    c0, c1 = (X[i, 0] for i in T.MOUTH_CORNERS)
-    xc, half = (c0 + c1) / 2, abs(c1 - c0) / 2
-    oval = np.clip(1 - ((X[:, 0] - xc) / half) ** 2, 0, 1)  # an open mouth is an oval: deepest mid-way
-    lower = T.INNER_LIPS[6:15] + T.OUTER_LIPS[6:15]
-    X[lower, 1] += 0.15 * oval[lower]
-    mouth = summaries(X)[2]
-    assert mouth > A.SOURCE_OPEN_CLOSE
+    X, mouth = _oval_open_mouth(base, 0.3, 0.05)
+    assert A.SOURCE_OPEN_CLOSE < mouth < A.SOURCE_OPEN_KEEP
     sh = A.source_shapes(SimpleNamespace(canonical=X, mouth=mouth), 1.0)
     assert np.array_equal(sh.base, sh.seal)  # an open source is sealed in every frame
     Y = X + sh.seal
@@ -494,3 +502,7 @@ def test_open_source_mouth_is_sealed_at_rest():
     C = base + A.source_shapes(SimpleNamespace(canonical=base, mouth=summaries(base)[2]), 1.0).seal
     closed = A.source_shapes(SimpleNamespace(canonical=C, mouth=summaries(C)[2]), 1.0)
     assert np.abs(closed.base).max() == 0.0 and np.abs(closed.seal).max() < 0.01
+    W, wide = _oval_open_mouth(base, 0.9, 0.15)
+    assert wide > A.SOURCE_OPEN_KEEP
+    scream = A.source_shapes(SimpleNamespace(canonical=W, mouth=wide), 1.0)
+    assert np.abs(scream.base).max() == 0.0 and np.abs(scream.seal).max() == 0.0  # nor a p/b/m viseme

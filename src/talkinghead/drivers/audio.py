@@ -464,7 +464,10 @@ class SourceShapes:
     width: float = 1.0
 
 
-SOURCE_OPEN_CLOSE = 0.1  # a source whose mouth opening exceeds this is closed at rest
+SOURCE_OPEN_CLOSE = 0.1  # a source whose mouth opening exceeds this is closed at rest ...
+# ... unless it exceeds this: a wide-open mouth (a scream, 0.75; the open portraits of ../shared reach
+# 0.22) stays open, as a 2-D warp can only close it by squashing the tongue into a lip
+SOURCE_OPEN_KEEP = 0.4
 LIP_UPPER_SHARE = 0.3  # of a residual lip gap, the upper lip closes this part (the jaw-borne lower lip the rest)
 LIP_FALLOFF = 0.25  # canonical units (inter-ocular = 1) over which lip closure fades into the skin around
 JAW_SEAL_MAX = 0.8  # most jaw closure (units of the opening template) a seal uses; the lips close the rest
@@ -527,7 +530,8 @@ def source_shapes(source: "Motion", model_mouth_width: float) -> SourceShapes:
 
     J = open_mouth(X, 1.0) - X
     per_unit = max(gap_of(X + J) - gap_of(X), 1e-3)  # inner-lip gap change of open_mouth(X, 1)
-    seal = lip_seal(X, J, max(gap_of(X), 0.0) / per_unit) if parted else np.zeros_like(X)
+    closable = parted and source.mouth <= SOURCE_OPEN_KEEP  # (a bilabial viseme cannot close it either)
+    seal = lip_seal(X, J, max(gap_of(X), 0.0) / per_unit) if closable else np.zeros_like(X)
     jaw = J * (width / per_unit)  # +1 in gap / width
     base = seal if source.mouth > SOURCE_OPEN_CLOSE else np.zeros_like(X)
     return SourceShapes(X, float(np.clip(width / max(model_mouth_width, 1e-6), 0.6, 1.6)), seal, base, jaw,

@@ -33,6 +33,10 @@ MIN_INTEROCULAR_PX = 12.0  # below this, landmarks (and any animation) are unrel
 MAX_SIDE = 1280  # static detection runs on a copy downscaled to this longest side
 _CROP_SIZE = 256  # side of the crops on which the fallback / crop tracker run the mesh
 _CROP_ENLARGE = 2.6  # crop side / full-range detector box side (box ~ eyes-to-mouth region)
+# crop side / short-range box side tried in turn when neither the mesh nor the full-range fallback
+# finds a face: the mesh's own face check is sensitive to the framing of unusual faces (a made-up
+# Night King: the short-range detector scores 0.75, the mesh accepts crops of 1.6, 1.7 and 2.6 x)
+_SHORT_ENLARGE = (1.6, 2.0, 2.6)
 _TRACK_ENLARGE = 2.0  # crop side / face-mesh extent for the crop tracker
 
 
@@ -247,14 +251,15 @@ class FaceMesh(_Closing):
             static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True,
             min_detection_confidence=min_detection_confidence, min_tracking_confidence=0.5)
         self._crop_mesh = None  # static single-face mesh for fallback crops (lazy)
-        self._detector = None  # full-range face detector (lazy)
+        self._detectors: dict[int, object] = {}  # face detectors by model selection (lazy)
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
-        for g in (self._mesh, self._crop_mesh, self._detector):
+        for g in (self._mesh, self._crop_mesh, *self._detectors.values()):
             if g is not None:
                 g.close()
-        self._mesh = self._crop_mesh = self._detector = None
+        self._mesh = self._crop_mesh = None
+        self._detectors = {}
 
 
     # -- detection -------------------------------------------------------------------------
@@ -267,7 +272,7 @@ class FaceMesh(_Closing):
         small = _downscaled(rgb, self.max_side) if self.static else rgb
         faces = self._process(small, W, H)
         if not faces and self.fallback:
-            faces = self._detect_fullrange(rgb, small)
+            faces = self._detect_fullrange(rgb, small) or self._detect_shortrange(rgb, small)
         return sorted(faces, key=_centre_x)
 
     __call__ = detect
@@ -278,9 +283,10 @@ class FaceMesh(_Closing):
         # normalised coordinates do not depend on the resize: scale by the full-size image
         return [FaceLandmarks(_to_points(lm, W, H), (W, H)) for lm in (res.multi_face_landmarks or [])]
 
-    def detect_boxes(self, rgb: np.ndarray, small: np.ndarray | None = None
+    def detect_boxes(self, rgb: np.ndarray, small: np.ndarray | None = None, model: int = 1
                      ) -> list[tuple[float, float, float, float, float]]:
-        """Full-range detector boxes ``(x0, y0, x1, y1, score)`` in px of ``rgb``, best first.
+        """Face-detector boxes ``(x0, y0, x1, y1, score)`` in px of ``rgb``, best first; ``model``
+        1: full range (small, distant faces), 0: short range (faces filling much of the image).
 
         ``small``: an already downscaled copy of ``rgb`` to run the detector on (optional).
         """
@@ -288,10 +294,10 @@ class FaceMesh(_Closing):
         H, W = rgb.shape[:2]
         if small is None:
             small = _downscaled(rgb, self.max_side)
-        if self._detector is None:
-            self._detector = _Graph(_mp().solutions.face_detection.FaceDetection,
-                model_selection=1, min_detection_confidence=self._conf)
-        res = self._detector.process(small)
+        if model not in self._detectors:
+            self._detectors[model] = _Graph(_mp().solutions.face_detection.FaceDetection,
+                model_selection=model, min_detection_confidence=self._conf)
+        res = self._detectors[model].process(small)
         boxes = []
         for d in res.detections or []:
             b = d.location_data.relative_bounding_box
@@ -333,6 +339,15 @@ class FaceMesh(_Closing):
         pts = _to_points(res.multi_face_landmarks[0], _CROP_SIZE, _CROP_SIZE)
         H, W = rgb.shape[:2]
         return FaceLandmarks(_map_back(pts, M).astype(np.float32), (W, H), score)
+
+    def _detect_shortrange(self, rgb: np.ndarray, small: np.ndarray) -> list[FaceLandmarks]:
+        """The mesh on crops around the short-range detector's best box, at a few framings."""
+        for box in self.detect_boxes(rgb, small, model=0)[:1]:
+            for enlarge in _SHORT_ENLARGE:
+                f = self.mesh_in_box(rgb, box, enlarge, score=box[4])
+                if f is not None:
+                    return [f]
+        return []
 
     def _detect_fullrange(self, rgb: np.ndarray, small: np.ndarray) -> list[FaceLandmarks]:
         faces: list[FaceLandmarks] = []

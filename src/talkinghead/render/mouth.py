@@ -93,6 +93,9 @@ def _axes(points: np.ndarray):
     return mid, e, n, hw, curves
 
 
+WIDE_OPEN = 0.4  # source opening (gap / mouth width) above which the drawn interior is not used (a scream: 0.75)
+
+
 class MouthFiller:
     """Fills the target inner-lip polygon of a rendered crop (call ``prepare`` with the source first)."""
 
@@ -122,14 +125,14 @@ class MouthFiller:
         faint = 1 - float(_smoothstep(np.linalg.norm((lower - skin) * (1.0, 2.0, 2.0)), 22, 32))
         self.teeth_need = max(hidden, faint)
         L, a, b = self.lip_mean
-        chroma = float(np.clip(np.hypot(a, b) / 15.0, 0, 1))
         skin_l = float(skin[0])
         # Teeth stay within the portrait's own range: at most a little above its brightest face tones
         # (95th percentile) unless that leaves them too close to the skin to read, and they take half
-        # the skin's yellow (a varnished painting's teeth are not blue-white next to its yellow skin).
+        # the skin's yellow-blue (the scene's cast: a varnished painting's teeth are not blue-white
+        # next to its yellow skin, nor a blue-lit face's tan).
         top_l = max(_face_percentile(image, points, 95) + 4.0, skin_l + 14.0)
         teeth_l = min(np.clip(1.05 * skin_l + 8 + self.teeth_lift * self.teeth_need, 55, 92), top_l)
-        teeth = np.array([teeth_l, 0.1 * a, max(0.25 * b + 4 * chroma, 0.5 * float(skin[2]))])
+        teeth = np.array([teeth_l, 0.1 * a, 0.5 * float(skin[2]) + 2.0])
         if self.gap > 0.12:  # source shows its own teeth: take their colour (brightest interior pixels)
             x0, y0 = np.maximum(np.floor(points[topo.INNER_LIPS].min(0)).astype(int), 0)
             x1, y1 = np.ceil(points[topo.INNER_LIPS].max(0)).astype(int) + 1
@@ -154,6 +157,8 @@ class MouthFiller:
         """Composite a mouth interior into ``out`` (S, S, 3) uint8 in place where the target mouth opens."""
         gap = opening(target)
         use_driver = mouth is not None and opening(np.asarray(mouth.points)) >= 0.5 * gap
+        if not use_driver and self.gap > WIDE_OPEN:
+            return  # its own interior (tongue, teeth), stretched by the warp, beats a drawn one
         lo = 0.015 if use_driver else 1.1 * self.gap + 0.01
         alpha = float(_smoothstep(gap, lo, lo + 0.04))
         if alpha <= 0:
