@@ -230,7 +230,8 @@ def test_output_that_is_an_input_is_refused(tmp_path, demo_inputs):
     probe_writable(tmp_path / "new.mp4", {".mp4"}, inputs=(drv,))  # a different file is fine
 
 
-def test_sigterm_leaves_no_temp_file(tmp_path, demo_inputs):
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])  # kill / timeout; the terminal closed
+def test_sigterm_leaves_no_temp_file(tmp_path, demo_inputs, sig):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     drv = tmp_path / "long.mp4"
@@ -247,9 +248,9 @@ def test_sigterm_leaves_no_temp_file(tmp_path, demo_inputs):
     while time.time() < deadline and not any(out_dir.iterdir()) and p.poll() is None:
         time.sleep(0.2)  # the temp output appears once rendering starts
     assert p.poll() is None, p.stderr.read()[-2000:]
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(getattr(signal, sig))
     p.wait(timeout=60)
-    assert p.returncode == 128 + signal.SIGTERM
+    assert p.returncode == 128 + getattr(signal, sig)
     assert list(out_dir.iterdir()) == []
 
 

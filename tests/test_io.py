@@ -7,6 +7,7 @@ import struct
 import time
 import warnings
 import zlib
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -368,6 +369,40 @@ def test_video_writer_odd_size_and_audio_start(tmp_path: Path) -> None:
     audio, sr = read_audio(out, sr=16000)
     assert len(audio) / sr == pytest.approx(1.0, abs=0.05)
     assert np.abs(audio[: sr // 10]).max() > 0.3  # starts in the tone, not the silence
+
+
+def test_start_times_of_picture_and_sound(tmp_path: Path) -> None:
+    """A file whose picture starts 0.48 s after its sound: ``probe_video`` reports the picture's start
+    (animate muxes the driver's audio from there), ``first_audio_time`` the sound's."""
+    import av
+
+    from talkinghead.io.video import first_audio_time
+
+    p = tmp_path / "late_picture.mp4"
+    noise = (np.random.default_rng(0).standard_normal(16000) * 0.2).astype(np.float32)
+    with av.open(str(p), "w") as c:
+        vs = c.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        aus = c.add_stream("aac", rate=16000)
+        aus.layout = "mono"
+        fr = av.AudioFrame.from_ndarray(noise[None], format="flt", layout="mono")
+        fr.rate, fr.pts = 16000, 0
+        for pk in [*aus.encode(fr), *aus.encode(None)]:
+            c.mux(pk)
+        for i, im in enumerate(_smooth_frames(10, 64, 48)):
+            vf = av.VideoFrame.from_ndarray(im, format="rgb24")
+            vf.pts, vf.time_base = i + 12, Fraction(1, 25)
+            for pk in vs.encode(vf):
+                c.mux(pk)
+        for pk in vs.encode(None):
+            c.mux(pk)
+    assert probe_video(p).start_time == pytest.approx(0.48, abs=1e-3)
+    assert first_audio_time(p) < 0.01
+    silent = tmp_path / "silent.mp4"
+    with VideoWriter(silent, 25, (64, 48)) as w:
+        for im in _smooth_frames(3, 64, 48):
+            w.write(im)
+    assert first_audio_time(silent) == 0.0 and probe_video(silent).start_time == 0.0
 
 
 def test_video_writer_audio_duration_and_no_audio_source(tmp_path: Path) -> None:

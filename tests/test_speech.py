@@ -261,6 +261,36 @@ def test_speak_text_end_to_end(tmp_path, face_image, capsys):
     assert rep.ok, rep.describe()
 
 
+@needs_espeak
+def test_mp3_audio_is_muxed_in_step_with_the_motion(tmp_path, face_image):
+    """An MP3's first frame is stamped at its encoder delay (~70 ms at 16 kHz). The motion is computed
+    from the first decoded sample, so the muxed track must start there too, not lead in with silence."""
+    import av
+
+    from talkinghead.io.audio import read_audio
+    from talkinghead.io.video import first_audio_time
+    from talkinghead.pipelines.speak import SpeakPipeline
+
+    _, x = _speech_with_pauses(tmp_path, lead=0.3, gap=0.3, tail=0.3)
+    mp3 = tmp_path / "speech.mp3"
+    with av.open(str(mp3), "w") as c:
+        st = c.add_stream("libmp3lame", rate=16000)
+        st.layout = "mono"
+        fr = av.AudioFrame.from_ndarray(x[None], format="flt", layout="mono")
+        fr.rate = 16000
+        for pk in [*st.encode(fr), *st.encode(None)]:
+            c.mux(pk)
+    assert first_audio_time(mp3) > 0.02  # the container does stamp the delay
+    out = tmp_path / "out.mp4"
+    SpeakPipeline()(face_image, audio=mp3, output=out)
+    src, _ = read_audio(mp3, 16000)
+    got, _ = read_audio(out, 16000)
+    n = min(src.shape[0], got.shape[0], 16000 * 2)
+    c = np.correlate(got[:n], src[:n], "full")
+    lag_ms = (int(np.argmax(c)) - (n - 1)) / 16.0
+    assert abs(lag_ms) <= 2.0, lag_ms
+
+
 def test_speak_sign_args_must_pair(tmp_path, face_image, capsys):
     out = tmp_path / "o.mp4"
     assert _cli(["speak", "--source", face_image, "--text", "hi", "-o", str(out), "--sign-key", face_image]) == 2
@@ -377,6 +407,9 @@ def test_transcript_alignment_on_a_recording(shared_data):
         align_transcript(clip, "   ")
     with pytest.raises(InputError, match=r"numerals \(3\): write numbers as words"):
         align_transcript(clip, "Place white in J 3, please!")
+    # accents are dropped, not word breaks ("Plàce" was "pl" + "ce")
+    accented = align_transcript(clip, "Plàce whíte in J thrée, pléase!")
+    assert [p.phoneme for p in accented] == names
 
 
 def test_model_input_normalisation_options():

@@ -231,6 +231,8 @@ class SpeakConfig(RenderOutput):
             raise ConfigError(None, f"chunk_seconds must be in [1, 600], got {self.chunk_seconds}")
         if not str(self.voice).strip():
             raise ConfigError(None, "voice must not be empty")
+        if not 0 <= int(self.seed) < 2**63:
+            raise ConfigError(None, f"seed must be a whole number in [0, 2^63), got {self.seed}")
 
 
 def yaml_error_line(e: Exception) -> str:

@@ -143,6 +143,7 @@ def align_transcript(audio, transcript: str) -> list[PhonemeEvent]:
             the dictionary does not know, or a transcript that does not match the audio).
     """
     import re
+    import unicodedata
 
     from talkinghead.errors import InputError
     from talkinghead.io.audio import read_audio
@@ -151,7 +152,10 @@ def align_transcript(audio, transcript: str) -> list[PhonemeEvent]:
     digits = re.findall(r"\d+", text)
     if digits:  # the pronouncing dictionary has no numerals: "1984" would silently vanish
         raise InputError(None, f"transcript has numerals ({', '.join(digits[:3])}): write numbers as words")
-    words = re.sub(r"[^a-z' ]+", " ", text.lower()).split()
+    # accented Latin letters lose their marks ("café" -> "cafe", "Zoë" -> "zoe"), as the dictionary spells
+    # them; before, the letter split the word ("caf" + "e")
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    words = re.sub(r"[^a-z' ]+", " ", plain.replace("\u2019", "'")).split()
     if not words:
         raise InputError(None, "empty transcript")
     try:

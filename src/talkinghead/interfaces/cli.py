@@ -73,10 +73,11 @@ def _cmd_animate(a) -> int:
     from talkinghead.config import AnimateConfig, MotionStrength
     from talkinghead.io.atomic import check_input_file, probe_writable
     from talkinghead.pipelines.animate import AnimatePipeline
+    from talkinghead.provenance.credentials import VIDEO_EXTENSIONS
 
     check_input_file(a.source)
     check_input_file(a.driving)
-    probe_writable(a.output, {".mp4", ".m4v", ".mov"}, inputs=(a.source, a.driving))
+    probe_writable(a.output, VIDEO_EXTENSIONS, inputs=(a.source, a.driving))
     check_sign_args(a)
     cfg = AnimateConfig(size=a.size, relative=a.relative, reference=a.reference, mode=a.mode,
                         face_index=a.face_index, mouth_interior=a.mouth_interior, crf=a.crf,
@@ -182,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _exit_on_sigterm() -> None:
-    """SIGTERM (``kill``, a job scheduler, ``timeout``) unwinds like Ctrl-C, so the temporary output
-    is removed; the exit code is the shell's 128 + 15."""
+    """SIGTERM (``kill``, a job scheduler, ``timeout``) and SIGHUP (the terminal or ssh session
+    closed) unwind like Ctrl-C, so the temporary output is removed; the exit code is the shell's
+    128 + the signal number. (SIGHUP is left alone when it is ignored, as under ``nohup``.)"""
     import signal
     import threading
 
@@ -192,6 +194,8 @@ def _exit_on_sigterm() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, stop)
+        if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signal.signal(signal.SIGHUP, stop)
 
 
 def _run(a) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 
-from talkinghead.interfaces.args import bounded_float
+from talkinghead.interfaces.args import bounded_float, non_negative_int
 
 _gain = bounded_float(0.0, 3.0, "gain")
 _blink_rate = bounded_float(0.0, 60.0, "blink rate (per minute)")
@@ -39,7 +39,7 @@ def add_speak(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-visemes", dest="visemes", action="store_false",
                    help="ignore phoneme timing (audio model only)")
     p.add_argument("--face-index", type=int, default=None, help="which face (0 = leftmost); default: the largest")
-    p.add_argument("--seed", type=int, default=0, help="seed of blinks, gaze and sway")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of blinks, gaze and sway (>= 0)")
     p.add_argument("--model", default=None,
                    help="audio-to-motion weights (.safetensors with its .json); default: bundled")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (0-51, lower is better)")

@@ -23,7 +23,7 @@ from av.video.reformatter import ColorRange, Colorspace
 from talkinghead.errors import InputError, OutputError
 from talkinghead.io.atomic import atomic_output, check_input_file
 
-__all__ = ["VideoInfo", "VideoReader", "VideoWriter", "probe_video", "read_video_frames"]
+__all__ = ["VideoInfo", "VideoReader", "VideoWriter", "first_audio_time", "probe_video", "read_video_frames"]
 
 # Demuxers that FFmpeg uses for still images; such files are not accepted as videos.
 _STILL_IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe"}
@@ -54,6 +54,7 @@ class VideoInfo:
     has_audio: bool
     audio_rate: int | None  # sample rate of the first audio stream
     rotation: int = 0  # degrees counterclockwise applied to decoded frames (0, 90, 180, 270)
+    start_time: float = 0.0  # container time (s) of the first video frame: frame 0's moment in the audio
 
 
 def _looks_like_video_container(path: Path) -> bool:
@@ -149,7 +150,23 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             has_audio=bool(audio),
             audio_rate=(audio[0].rate or None) if audio else None,
             rotation=90 * k,
+            start_time=float(first.time or 0.0),
         )
+
+
+def first_audio_time(path: str | os.PathLike) -> float:
+    """Container time (s) of the first decoded audio sample of ``path`` (0.0 if it has no audio or no
+    timestamp). An MP3's first frame sits at its encoder delay (~0.025 s); a video's audio track may
+    start after its picture. Audio analysed from its first sample is muxed from this time on."""
+    p = check_input_file(path)
+    with _open_input(p, "an audio or video file") as c:
+        if not c.streams.audio:
+            return 0.0
+        try:
+            frame = next(c.decode(c.streams.audio[0]))
+        except (StopIteration, av.FFmpegError):
+            return 0.0
+        return float(frame.time or 0.0)
 
 
 class _ConstantRate:
@@ -420,7 +437,10 @@ class VideoWriter:
             dimensions, so an odd width/height is cropped by one pixel (right/bottom).
         audio_from: a video or audio file whose first audio stream is muxed (as 48 kHz stereo
             AAC), trimmed to the video's duration (frames / fps). No audio if it has none.
-        audio_start: offset in seconds into ``audio_from`` where the track starts.
+        audio_start: the time in ``audio_from``'s timeline (its container timestamps) that plays with
+            the first frame; audio that begins later is led in with silence. A driver video's
+            :attr:`VideoInfo.start_time`; for audio analysed from its first sample,
+            :func:`first_audio_time`.
         audio_duration: at most this many seconds of audio.
         crf: x264 constant rate factor (0 lossless ... 51 worst; 18 is visually near-lossless).
         preset: x264 speed preset ("ultrafast" ... "veryslow").

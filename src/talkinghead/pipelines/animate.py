@@ -26,6 +26,7 @@ from talkinghead.motion.types import Motion
 from talkinghead.pipelines.provenance import Provenance
 from talkinghead.pipelines.renderers import person_notice
 from talkinghead.pipelines.source import PreparedSource, prepare_source
+from talkinghead.provenance.credentials import VIDEO_EXTENSIONS
 from talkinghead.render.base import MouthSource
 from talkinghead.motion.object import object_similarity
 from talkinghead.motion.scene import SceneFlow
@@ -67,7 +68,7 @@ class AnimatePipeline:
         if output is not None:  # before any work: extension, folder, and never one of the inputs
             from talkinghead.io.atomic import probe_writable
 
-            probe_writable(output, {".mp4", ".m4v", ".mov"}, inputs=(source, driving))
+            probe_writable(output, VIDEO_EXTENSIONS, inputs=(source, driving))
         if max_frames is not None and max_frames < 1:
             raise ConfigError(None, f"max_frames must be at least 1, got {max_frames}")
         src = prepare_source(source, cfg, log=self.notify)
@@ -94,7 +95,9 @@ class AnimatePipeline:
             bar.close()
             return AnimateResult(None, track.fps, len(frames), src.mode, frames, crops, src, track)
         H, W = src.canvas.shape[:2]
-        with VideoWriter(output, fps=track.fps, size=(W, H), audio_from=driving, crf=cfg.crf,
+        # frame 0 is the driver's first picture: its audio from that moment (a track may start earlier)
+        with VideoWriter(output, fps=track.fps, size=(W, H), audio_from=driving, audio_start=track.info.start_time,
+                         crf=cfg.crf,
                          finalize=mark.signer([source, driving], output)) as writer:
             n = 0
             for frame, crop in frames_iter:

@@ -194,7 +194,9 @@ class FileSink(NullSink):
                  inputs: tuple[str | os.PathLike | None, ...] = ()):
         from talkinghead.io.atomic import probe_writable
 
-        self.path = probe_writable(path, {".mp4", ".m4v", ".mov", ".mkv"}, inputs=inputs)
+        from talkinghead.provenance.credentials import VIDEO_EXTENSIONS
+
+        self.path = probe_writable(path, VIDEO_EXTENSIONS, inputs=inputs)
         self.crf, self.preset = crf, preset
         self._w = None
 

@@ -36,8 +36,8 @@ from talkinghead.config import AnimateConfig, MotionStrength, SpeakConfig
 from talkinghead.drivers.audio import FPS, SpeechMotionDriver, SpeechPlan, SpeechStyle, plan_audio
 from talkinghead.errors import ArgumentTypeError, ConfigError, InputError, check_paths
 from talkinghead.motion.extract import motion_from_landmarks
+from talkinghead.provenance.credentials import VIDEO_EXTENSIONS
 
-VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv"}
 
 
 @dataclass
@@ -136,7 +136,7 @@ class SpeakPipeline:
     # -- internals ------------------------------------------------------------------------------
     def _run(self, source, audio, plan: SpeechPlan, phonemes, output, progress, max_frames, log) -> SpeakResult:
         from talkinghead.drivers.visemes import viseme_tracks
-        from talkinghead.io.video import VideoWriter
+        from talkinghead.io.video import VideoWriter, first_audio_time
         from talkinghead.pipelines.animate import render_motions
         from talkinghead.pipelines.provenance import Provenance
         from talkinghead.pipelines.renderers import person_notice
@@ -176,8 +176,10 @@ class SpeakPipeline:
                 bar.update(1)
         else:
             H, W = src.canvas.shape[:2]
-            with VideoWriter(output, fps=FPS, size=(W, H), audio_from=audio, crf=cfg.crf,
-                             finalize=mark.signer([source, audio], output)) as writer:
+            # the motion was computed from the audio's first decoded sample on: mux from there too (an
+            # MP3's first frame sits at its encoder delay, a video's audio may start after its picture)
+            with VideoWriter(output, fps=FPS, size=(W, H), audio_from=audio, audio_start=first_audio_time(audio),
+                             crf=cfg.crf, finalize=mark.signer([source, audio], output)) as writer:
                 for frame, _ in frames_iter:
                     writer.write(frame)
                     n += 1

@@ -59,6 +59,9 @@ _MIME = {
     ".heic": "image/heic",
     ".avif": "image/avif",
 }
+# the video containers the pipelines write: those of _MIME the encoder can write (every output is signed,
+# so no .mkv: it cannot carry the manifest)
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov"})
 # generic MIME types for ingredients c2pa cannot open (they are then described, not embedded)
 _OTHER_MIME = {
     ".mkv": "video/x-matroska",
@@ -369,7 +372,8 @@ def sign_file(
     p = Path(os.fspath(path))
     mime = fmt or mime_for(p)
     if mime is None:
-        raise OutputError(p, f"C2PA credentials cannot be embedded in '{p.suffix}' files (use .mp4, .jpg, .png or .gif)")
+        raise OutputError(p, f"C2PA credentials cannot be embedded in '{p.suffix}' files "
+                             "(use .mp4, .m4v or .mov for videos; .jpg, .png or .gif for images)")
     ident = _user_identity(Path(cert) if cert else None, Path(key) if key else None) if (cert or key) else ensure_identity()
     chain, key_pem = ident.chain.read_bytes(), ident.key.read_bytes()
     manifest = _manifest(title or p.name, mime, extra)
