@@ -67,12 +67,14 @@ def blink_curve(n: int, fps: float, rate_per_min: float = 17.0, duration: float 
     return out
 
 
-def head_sway(n: int, fps: float, amplitude_deg: float = 6.0, rng: np.random.Generator | None = None) -> np.ndarray:
-    """(n, 3) smooth (yaw, pitch, roll) in degrees from a few incommensurate sinusoids."""
+def head_sway(n: int, fps: float, amplitude_deg: float = 6.0, rng: np.random.Generator | None = None,
+              axes: tuple[float, float, float] = (1.0, 0.6, 0.35)) -> np.ndarray:
+    """(n, 3) smooth (yaw, pitch, roll) in degrees from a few incommensurate sinusoids; ``axes``: the
+    relative amplitude of each axis."""
     rng = rng or np.random.default_rng(1)
     t = np.arange(n) / fps
     out = np.zeros((n, 3))
-    for j, amp in enumerate((1.0, 0.6, 0.35)):
+    for j, amp in enumerate(axes):
         for f in (0.13, 0.31, 0.57):
             out[:, j] += amp * np.sin(2 * np.pi * f * rng.uniform(0.8, 1.2) * t + rng.uniform(0, 2 * np.pi))
     return amplitude_deg * out / 3.0
