@@ -236,6 +236,29 @@ def test_shut_lid_is_drawn_skin(face) -> None:
         assert dark_drawn < 0.5 * dark_plain, (dark_plain, dark_drawn)
 
 
+def test_shut_lid_is_not_brow_coloured(face) -> None:
+    """A cartoon's brow drawn right on top of the eye (in the band the lid skin is sampled from): the
+    shut lid takes the skin under the eye instead, so it is skin, not a dark smear of brow."""
+    from talkinghead.render.eyelid import _frame
+
+    img, pts = face
+    img = img.copy()
+    for up in LID_UPPER:
+        lid = pts[up].astype(np.float32)
+        _, dirn, w = _frame(pts, (up[0], up[-1]))  # the lid's ends stand in for the eye corners
+        brow = np.concatenate([lid + 0.1 * w * dirn, (lid + 0.4 * w * dirn)[::-1]])
+        cv2.fillPoly(img, [np.round(brow).astype(np.int32)], (35, 25, 20))
+    target = pts.copy()
+    for up, lo in zip(LID_UPPER, LID_LOWER):
+        target[up] = pts[lo]
+    out = _renderer(img, pts).render(target)
+    skin_l = np.array([215, 170, 140], np.float32).mean()
+    for up, lo in zip(LID_UPPER, LID_LOWER):
+        x0, y0 = np.floor(np.minimum(pts[up].min(0), pts[lo].min(0))).astype(int)
+        x1, y1 = np.ceil(np.maximum(pts[up].max(0), pts[lo].max(0))).astype(int)
+        assert out[y0:y1, x0:x1].mean() > 0.6 * skin_l, out[y0:y1, x0:x1].mean()
+
+
 def test_gaze_moves_iris(face) -> None:
     img, pts = face
     target = pts.copy()

@@ -59,6 +59,9 @@ class LidPainter:
     lash_width = 0.045  # lash line thickness, fraction of the eye width
     lash_margin = 0.06  # the band reaches this far (x eye width) above the source's lash line
     skin_band = (0.16, 0.3)  # skin sampled this far above the source's lash line (x eye width)
+    cheek_band = (0.3, 0.45)  # ... or this far below the lower lid, when that band is not skin:
+    not_skin = 0.25  # darker than this x the cheek's lightness: a brow or a drawn lash line, not a lid (eye
+    # sockets in shadow reach 0.34-0.5 of the cheek on the photos of ../shared, which the lid may keep)
 
     def prepare(self, image: np.ndarray, points: np.ndarray, eyes) -> None:
         self.eyes = eyes
@@ -69,10 +72,15 @@ class LidPainter:
             # the open eye's upper lid relative to the lower one: (along, up) in eye widths
             rel = (lid - points[lo, :2].astype(np.float32)) / max(w, 1e-6)
             self.open.append(np.stack([rel @ along, rel @ dirn], 1))
-            band = np.concatenate([lid + self.skin_band[0] * w * dirn, (lid + self.skin_band[1] * w * dirn)[::-1]])
-            px = _pixels(image, band)
-            skin = np.median(px, 0) if len(px) >= 4 else None  # bounds the lash colour; None: no lid drawn
-            self.texture.append(self._texture(image, lid, along, dirn, w) if skin is not None else None)
+            skin = self._sample(image, lid, dirn, w, self.skin_band)  # bounds the lash colour; None: no lid
+            texture = self._texture(image, lid, along, dirn, w, self.skin_band) if skin is not None else None
+            # A cartoon's brow or thick drawn lash line can sit in that band: a lid of brow colour is a
+            # smear. Then the lid is the skin under the eye instead (the cheek's, mirrored to read downwards).
+            low = points[lo, :2].astype(np.float32)
+            cheek = self._sample(image, low, -dirn, w, self.cheek_band)
+            if skin is not None and cheek is not None and skin.mean() < self.not_skin * cheek.mean():
+                skin, texture = cheek, self._texture(image, low, along, -dirn, w, self.cheek_band)[::-1]
+            self.texture.append(texture)
             lash = None
             strip = _pixels(image, np.concatenate([lid - 0.02 * w * dirn, (lid + 0.12 * w * dirn)[::-1]]))
             if skin is not None and len(strip) >= 4:
@@ -81,13 +89,20 @@ class LidPainter:
             self.skin.append(skin)
             self.lash.append(lash)
 
+    @staticmethod
+    def _sample(image: np.ndarray, lid: np.ndarray, dirn: np.ndarray, w: float, band) -> np.ndarray | None:
+        """Median colour of the band ``band`` (eye widths) from the lid curve along ``dirn``."""
+        px = _pixels(image, np.concatenate([lid + band[0] * w * dirn, (lid + band[1] * w * dirn)[::-1]]))
+        return np.median(px, 0) if len(px) >= 4 else None
+
     def _texture(self, image: np.ndarray, lid: np.ndarray, along: np.ndarray, dirn: np.ndarray,
-                 w: float) -> np.ndarray:
-        """The skin under the brow (``skin_band`` above the lash line, the eye's width and a little
-        more), resampled to a (rows, cols) patch in the eye frame: rows from the band's top down."""
-        n_u, n_v = max(8, int(round(1.2 * w))), max(4, int(round((self.skin_band[1] - self.skin_band[0]) * w)))
+                 w: float, band: tuple[float, float]) -> np.ndarray:
+        """The skin ``band`` (eye widths) from the lid curve along ``dirn`` (under the brow: above the
+        lash line), the eye's width and a little more, resampled to a (rows, cols) patch in the eye
+        frame: rows from the band's far edge towards the lid."""
+        n_u, n_v = max(8, int(round(1.2 * w))), max(4, int(round((band[1] - band[0]) * w)))
         u = np.linspace(-0.1, 1.1, n_u, dtype=np.float32)
-        v = np.linspace(self.skin_band[1], self.skin_band[0], n_v, dtype=np.float32)
+        v = np.linspace(band[1], band[0], n_v, dtype=np.float32)
         base = _axis_start(lid, along, w)
         # follow the lid's curve: its height above the corner line at each u
         lu = ((lid - base) @ along) / w
