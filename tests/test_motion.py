@@ -53,6 +53,34 @@ def test_relative_transfer_moves_like_driver(canon):
     assert abs(got.mouth - cur.mouth) < 0.02
 
 
+def test_lips_keep_some_thickness_when_the_driver_thins_its_own(canon):
+    """A driver whose reference has thick pursed lips and who then opens an "O" thins its lips by more
+    than a thin-lipped source has: the source's lips keep 0.6 of their thickness, not a vanishing line."""
+    from talkinghead.face import topology as T
+
+    thick = canon.copy()  # the driver's reference: lips twice as thick (outer contour pushed out)
+    thick[T.OUTER_LIPS, :2] += thick[T.OUTER_LIPS, :2] - canon[T.INNER_LIPS, :2]
+    opened = open_mouth(canon, 0.8)  # then open, with the source's own (half as thick) lips
+    tr = MotionTransfer(posed(canon, s=50, t=(100, 110)).astype(np.float32))
+    tr.set_reference(motion_from_landmarks(posed(thick, s=80, t=(300, 200))))
+    X = tr.target_canonical(motion_from_landmarks(posed(opened, s=80, t=(300, 200))))
+    rest = np.linalg.norm(canon[T.OUTER_LIPS, :2] - canon[T.INNER_LIPS, :2], axis=1)
+    now = np.linalg.norm(X[T.OUTER_LIPS, :2] - X[T.INNER_LIPS, :2], axis=1)
+    lips = rest > 0.05 * rest.max()
+    assert (now[lips] >= 0.6 * rest[lips] - 1e-6).all(), (now / np.maximum(rest, 1e-9))[lips].min()
+    assert motion_from_landmarks(posed(X)).mouth > 0.2  # still wide open
+    # lips that keep their thickness are left exactly as transferred
+    tr.set_reference(motion_from_landmarks(posed(canon, s=80, t=(300, 200))))
+    m = motion_from_landmarks(posed(opened, s=80, t=(300, 200)))
+    X2 = tr.target_canonical(m)
+    base = tr.source.canonical + tr.gain_ref * (m.canonical - tr.reference.canonical)
+    r = tr.source.canonical[T.OUTER_LIPS, :2] - tr.source.canonical[T.INNER_LIPS, :2]
+    along = np.sum((base[T.OUTER_LIPS, :2] - base[T.INNER_LIPS, :2]) * r, axis=1) / np.maximum(np.sum(r * r, axis=1), 1e-12)
+    kept = along > 0.61  # thickness along the resting inner -> outer direction, in resting thicknesses
+    assert kept.sum() > 10
+    assert np.abs(X2[np.array(T.OUTER_LIPS)[kept]] - base[np.array(T.OUTER_LIPS)[kept]]).max() < 1e-6
+
+
 def test_strength_zero_keeps_source(canon):
     src = posed(canon, s=50)
     ref = motion_from_landmarks(posed(canon, s=80))

@@ -40,6 +40,30 @@ def channel_weights(canonical: np.ndarray) -> dict[str, np.ndarray]:
             "expression": expression.astype(np.float32)}
 
 
+LIP_THICKNESS_FLOOR = 0.6  # a stretched-open lip keeps at least this part of its resting thickness
+
+
+def keep_lip_thickness(X: np.ndarray, rest: np.ndarray, floor: float = LIP_THICKNESS_FLOOR) -> np.ndarray:
+    """Keep each lip at least ``floor`` x its thickness in ``rest`` (canonical landmarks).
+
+    Relative transfer adds the driver's change of lip thickness to the source's lips: a driver going
+    from pursed, thick lips (its reference) to an open "O" thins them by more than a source with thin
+    lips has, and they vanish around a dark hole. Each outer-lip vertex is pushed back outwards, along
+    its resting inner -> outer direction, until the lip has ``floor`` of its resting thickness.
+    """
+    from talkinghead.face.topology import INNER_LIPS, OUTER_LIPS
+
+    inner, outer = np.array(INNER_LIPS), np.array(OUTER_LIPS)  # INNER_LIPS[i] faces OUTER_LIPS[i]
+    t = rest[outer, :2] - rest[inner, :2]
+    rest_len = np.linalg.norm(t, axis=1)
+    ok = rest_len > 1e-3 * max(float(rest_len.max()), 1e-9)  # the corners have no thickness
+    u = t[ok] / rest_len[ok, None]
+    now = np.sum((X[outer[ok], :2] - X[inner[ok], :2]) * u, axis=1)
+    short = np.maximum(floor * rest_len[ok] - now, 0.0)
+    X[outer[ok], :2] += short[:, None] * u
+    return X
+
+
 def clamp_pairs(points: np.ndarray, pairs) -> np.ndarray:
     """Keep each (upper, lower) pair from crossing (y down): crossing pairs meet at their midpoint."""
     up = np.array([p[0] for p in pairs])

@@ -20,7 +20,7 @@ from talkinghead.face.topology import MOUTH_CORNERS
 from talkinghead.face.types import HeadPose
 from talkinghead.motion.extract import motion_from_landmarks
 from talkinghead.motion.regions import (INNER_LIP_PAIRS, LEFT_LID_PAIRS, RIGHT_LID_PAIRS,
-                                        channel_weights, clamp_pairs)
+                                        channel_weights, clamp_pairs, keep_lip_thickness)
 from talkinghead.motion.types import Motion
 
 
@@ -138,7 +138,7 @@ class MotionTransfer:
         X = self.source.canonical + (self.gain_ref if self.relative else self.gain) * (m.canonical - base)
         for pairs in (LEFT_LID_PAIRS, RIGHT_LID_PAIRS, INNER_LIP_PAIRS):
             X = clamp_pairs(X, pairs)
-        return X
+        return keep_lip_thickness(X, self.source.canonical)
 
     def __call__(self, m: Motion) -> np.ndarray:
         """Target landmarks (478, 3) in source image px for driver motion ``m``."""
