@@ -68,6 +68,23 @@ def test_bad_jobs_are_reported_before_rendering(tmp_path, demo_inputs, row, err,
         load_jobs(f)
 
 
+def test_outputs_and_ray_address_are_checked_before_rendering(tmp_path, demo_inputs):
+    """An output the pipelines cannot write (.avi, a folder) or a malformed --ray address is refused
+    when the jobs are loaded, not after the other jobs have rendered."""
+    p, d = demo_inputs / "portrait.png", demo_inputs / "driving.mp4"
+    f = tmp_path / "jobs.csv"
+    (tmp_path / "taken.mp4").mkdir()
+    for out, match in (("x.avi", r"unsupported extension '\.avi'"), ("taken.mp4", "is a folder")):
+        f.write_text(f"source,driving,output\n{p},{d},ok.mp4\n{p},{d},{out}\n")
+        with pytest.raises(ConfigError, match=match):
+            load_jobs(f)
+    if importlib.util.find_spec("ray") is not None:
+        f.write_text(f"source,driving,output,max_frames\n{p},{d},ok.mp4,2\n")
+        with pytest.raises(ConfigError, match="not a Ray address"):
+            run_batch(load_jobs(f), workers=1, ray_address="garbage")
+        assert not (tmp_path / "ok.mp4").exists()
+
+
 def test_batch_renders_resumes_and_reports_failures(tmp_path, demo_inputs, faceless, capsys):
     jobs = tmp_path / "jobs.csv"
     p, d = demo_inputs / "portrait.png", demo_inputs / "driving.mp4"

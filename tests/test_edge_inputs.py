@@ -282,6 +282,11 @@ def test_signing_files_checked_before_rendering(tmp_path, demo_inputs):
         check_user_identity(ident.chain, bad)
     assert str(ei.value.path) == str(bad)
     check_user_identity(ident.chain, ident.key)
+    # a valid key that is not the certificate's: refused up front, not after the render
+    other = ensure_identity(tmp_path / "id2")
+    with pytest.raises(InputError, match="cannot sign with this certificate and key") as ei:
+        check_user_identity(ident.chain, other.key)
+    assert str(ei.value.path) == str(ident.chain)
 
 
 @pytest.mark.parametrize("argv", [["verify", "x.mp4", "--max-frames", "0"], ["live", "-s", "a", "-d", "b", "--queue", "0"],

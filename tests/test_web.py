@@ -171,3 +171,25 @@ def test_errors_become_messages():
     with pytest.raises(gr.Error) as e:
         boom("/tmp/gradio/abc123/photo.png")
     assert e.value.message == "photo.png: not an image or unsupported format"
+
+
+def test_busy_port_and_bad_options_are_one_line_errors(tmp_path, capsys):
+    """A port another program holds, a port out of range and a --cache that is a file: one line, exit 2."""
+    import socket
+
+    from talkinghead.errors import ConfigError
+    from talkinghead.interfaces.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot serve on 127.0.0.1:{port}: Cannot find empty port"):
+            web.launch(port=port, cache_dir=tmp_path / "c", examples=False, block=False, quiet=True)
+    with pytest.raises(SystemExit) as ei:
+        main(["ui", "--port", "99999"])
+    assert ei.value.code == 2 and "a port is at most 65535" in capsys.readouterr().err
+    f = tmp_path / "afile"
+    f.write_text("x")
+    assert main(["ui", "--cache", str(f), "--no-examples"]) == 2
+    assert "--cache: not a folder" in capsys.readouterr().err

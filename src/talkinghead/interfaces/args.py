@@ -33,6 +33,14 @@ def _int_at_least(lo: int):
     return parse
 
 
+def port_number(v: str) -> int:
+    """An argparse ``type`` accepting a TCP port (1-65535)."""
+    x = _int_at_least(1)(v)
+    if x > 65535:
+        raise argparse.ArgumentTypeError(f"a port is at most 65535, got {x}")
+    return x
+
+
 positive_int = _int_at_least(1)
 """An argparse ``type`` accepting a whole number >= 1 (frame counts, worker counts)."""
 non_negative_int = _int_at_least(0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from talkinghead.interfaces.args import bounded_float, positive_int
+from talkinghead.interfaces.args import bounded_float, port_number, positive_int
 
 
 def add_extra(subparsers) -> None:
@@ -26,7 +26,7 @@ def _add_ui(sub) -> None:
     p = sub.add_parser("ui", help="web app on localhost (upload a portrait, pick a driver, render)",
                        description="A Gradio app running the same pipelines as the command line.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--port", type=port_number, default=7860, help="port (default 7860)")
     p.add_argument("--cache", default=None, help="folder for the bundled examples and results "
                                                  "(default: ~/.cache/talkinghead/ui)")
     p.add_argument("--no-examples", dest="examples", action="store_false", help="do not make the bundled examples")
@@ -34,8 +34,13 @@ def _add_ui(sub) -> None:
 
 
 def _cmd_ui(a) -> int:
+    from pathlib import Path
+
+    from talkinghead.errors import ConfigError
     from talkinghead.interfaces.web import launch
 
+    if a.cache is not None and Path(a.cache).exists() and not Path(a.cache).is_dir():
+        raise ConfigError(Path(a.cache), "--cache: not a folder")
     launch(host=a.host, port=a.port, cache_dir=a.cache, examples=a.examples)
     return 0
 

@@ -24,7 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import gradio as gr  # noqa: E402
 
-from talkinghead.errors import TalkingHeadError  # noqa: E402
+from talkinghead.errors import ConfigError, TalkingHeadError  # noqa: E402
 
 __all__ = ["build_app", "launch", "speak_available", "example_inputs", "render", "DEFAULT_CACHE"]
 
@@ -244,7 +244,12 @@ def launch(host: str = "127.0.0.1", port: int | None = 7860, cache_dir: str | os
     """Build and start the app; returns (app, local URL). ``block=False`` returns at once (tests)."""
     app = build_app(cache_dir, examples)
     app.queue(default_concurrency_limit=1)
-    _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, inbrowser=False,
-                           share=False, ssr_mode=False, quiet=quiet, allowed_paths=[str(app.talkinghead_cache)],
-                           footer_links=[])
+    try:
+        _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, inbrowser=False,
+                               share=False, ssr_mode=False, quiet=quiet, allowed_paths=[str(app.talkinghead_cache)],
+                               footer_links=[])
+    except (OSError, OverflowError) as e:  # port taken, address not on this machine
+        app.close()
+        reason = str(e).split(". ")[0].splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(None, f"cannot serve on {host}:{port}: {reason}") from None
     return app, url

@@ -31,6 +31,7 @@ import yaml
 
 from talkinghead.config import AnimateConfig, SpeakConfig
 from talkinghead.errors import ConfigError, InputError, TalkingHeadError
+from talkinghead.provenance.credentials import VIDEO_EXTENSIONS
 
 __all__ = ["Job", "JobResult", "BatchSummary", "load_jobs", "is_complete", "run_job", "run_batch"]
 
@@ -165,6 +166,11 @@ def _job(name: str, d: dict[str, Any], base: Path, out_dir: Path) -> Job:
     output = _resolve(base, d.pop("output")) if "output" in d else str(out_dir / f"{Path(source).stem}__{stem}.mp4")
     job = Job(name, source, output, driving, audio, text, d, mf)
     job.config()  # validate the options now, not in a worker
+    if Path(output).suffix.lower() not in VIDEO_EXTENSIONS:  # not after the other jobs have rendered
+        raise ConfigError(name, f"output {output}: unsupported extension '{Path(output).suffix}' "
+                                f"(use {' or '.join(sorted(VIDEO_EXTENSIONS))})")
+    if Path(output).is_dir():
+        raise ConfigError(name, f"output {output} is a folder; give a file name")
     for f in (source, driving, audio):
         if f is not None and not Path(f).is_file():
             raise InputError(f, f"{name}: file not found")
@@ -299,12 +305,24 @@ def _run_processes(jobs: list[Job], workers: int, done: Callable[[JobResult], No
     ex.shutdown(wait=True)
 
 
+def _looks_like_ray_address(address: str) -> bool:
+    """host:port (port 1-65535), optionally with a scheme such as ray://, or 'auto'."""
+    import re
+
+    if address == "auto":
+        return True
+    m = re.fullmatch(r"(?:[a-z]+://)?\[?([A-Za-z0-9._:-]+?)\]?:(\d{1,5})", address)
+    return m is not None and 0 < int(m.group(2)) < 65536
+
+
 def _run_ray(jobs: list[Job], address: str, workers: int, done: Callable[[JobResult], None]) -> int:
     """Ray tasks (one CPU each) on the cluster at ``address`` ("local" starts one here)."""
     try:
         import ray
     except ImportError:
         raise ConfigError(None, "--ray needs the 'ray' package (pip install ray)") from None
+    if address != "local" and not _looks_like_ray_address(address):
+        raise ConfigError(None, f"--ray: {address!r} is not a Ray address (use 'local', host:port or ray://host:port)")
     started = not ray.is_initialized()
     if started:
         kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}

@@ -283,8 +283,23 @@ def _check_cert(path: Path) -> None:
 
 
 def check_user_identity(cert: str | os.PathLike, key: str | os.PathLike) -> None:
-    """Check ``--sign-cert`` / ``--sign-key`` before any rendering (key type, PEM syntax)."""
+    """Check ``--sign-cert`` / ``--sign-key`` before any rendering: key type, PEM syntax, and a trial
+    signature of a tiny JPEG (a key that does not match the certificate, or a chain c2pa refuses,
+    would otherwise fail only when the finished output is signed)."""
+    import tempfile
+
+    import cv2
+    import numpy as np
+
     _user_identity(Path(os.fspath(cert)), Path(os.fspath(key)))
+    with tempfile.TemporaryDirectory() as d:
+        probe = Path(d) / "probe.jpg"
+        probe.write_bytes(cv2.imencode(".jpg", np.full((16, 16, 3), 128, np.uint8))[1].tobytes())
+        try:
+            sign_file(probe, [], cert=cert, key=key)
+        except OutputError as e:
+            reason = str(e).split("C2PA signing failed: ", 1)[-1]
+            raise InputError(Path(os.fspath(cert)), f"cannot sign with this certificate and key: {reason}") from None
 
 
 # -- signing -------------------------------------------------------------------------------------------
