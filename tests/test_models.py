@@ -240,6 +240,16 @@ def test_fewshot_renderer_and_person(tmp_path) -> None:
     assert p.render(pts).shape == (128, 128, 3)
     with pytest.raises(InputError):
         load_person(tmp_path / "fs")
+    # person.json is strict: everything finetune writes is known; a foreign key or a bad type is refused
+    import json
+    import shutil
+
+    meta = json.loads((tmp_path / "person" / "person.json").read_text())
+    for change, match in (({"bogus": 1}, "unknown key"), ({"image_size": "big"}, "image_size: expected a whole")):
+        shutil.copytree(tmp_path / "person", tmp_path / "bad", dirs_exist_ok=True)
+        (tmp_path / "bad" / "person.json").write_text(json.dumps({**meta, **change}))
+        with pytest.raises(InputError, match=match):
+            load_person(tmp_path / "bad")
 
     # a source photo the person was not fine-tuned on gets a notice (the face drawn is theirs)
     from talkinghead.pipelines.renderers import person_notice

@@ -302,3 +302,18 @@ def test_refiner_select_rule() -> None:
     assert (pick["step"], pick["alpha"]) == (1000, 0.5) and len(rows) == 4
     pick, _ = select(res, require_akd=True)
     assert (pick["step"], pick["alpha"], pick["refiner"]) == (1000, 0.25, "run/step-0001000/refiner")
+
+
+def test_finetune_refuses_a_model_that_is_not_few_shot(tmp_path, capsys) -> None:
+    """--model pointing at a keypoint (FOMM) run: a one-line error naming it, not an internal error."""
+    from talkinghead.interfaces.cli import main
+    from talkinghead.models.generator import GeneratorConfig, OcclusionAwareGenerator
+
+    OcclusionAwareGenerator(GeneratorConfig()).save_pretrained(tmp_path / "kp" / "generator")
+    photo = tmp_path / "p.png"
+    photo.write_bytes(b"unused: the model is refused first")
+    assert main(["finetune", "--photos", str(photo), "-o", str(tmp_path / "person"),
+                 "--model", str(tmp_path / "kp"), "--steps", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "not a few-shot model (its generator: OcclusionAwareGenerator" in err and "internal" not in err
+    assert not (tmp_path / "person").exists()

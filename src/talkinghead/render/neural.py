@@ -169,6 +169,10 @@ def blend_face(base: np.ndarray, face: np.ndarray, points: np.ndarray) -> np.nda
     return np.clip(b * (1 - m) + f * m + 0.5, 0, 255).astype(np.uint8)
 
 
+PERSON_KEYS = frozenset({"kind", "k", "finetune_steps", "image_size", "base_model", "sources", "source_sha256",
+                         "wall_s", "final"})  # what train.loop.finetune writes into person.json
+
+
 def load_person(directory: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> NeuralRenderer:
     """The renderer of a person folder written by ``talkinghead finetune`` (``person.json`` + ``generator/``)."""
     from talkinghead.models.modeling import load_model
@@ -181,8 +185,14 @@ def load_person(directory: str | os.PathLike, device: str = "cpu", threads: int 
         meta = json.loads(meta_path.read_text())
     except ValueError as e:
         raise InputError(meta_path, f"unreadable ({e})") from None
-    if meta.get("kind") != "fewshot":
-        raise InputError(meta_path, f"unknown person kind {meta.get('kind')!r}")
+    if not isinstance(meta, dict) or meta.get("kind") != "fewshot":
+        raise InputError(meta_path, f"unknown person kind {meta.get('kind') if isinstance(meta, dict) else meta!r}")
+    unknown = sorted(set(meta) - PERSON_KEYS)
+    if unknown:  # strict like every config: a typo or a foreign file is not silently ignored
+        raise InputError(meta_path, f"unknown key(s): {', '.join(unknown)}")
+    for k in ("k", "image_size", "finetune_steps"):
+        if k in meta and (isinstance(meta[k], bool) or not isinstance(meta[k], int)):
+            raise InputError(meta_path, f"{k}: expected a whole number, got {meta[k]!r}")
     gen = load_model(d / "generator")
     if not getattr(gen.config, "person", False):
         raise InputError(d / "generator", "not a personalised generator")

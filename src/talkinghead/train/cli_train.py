@@ -93,7 +93,12 @@ def _cmd_finetune(a) -> int:
     model = Path(a.model) if a.model else default_fewshot_dir()
     if not (model / "generator").is_dir():
         raise InputError(model, "no few-shot model here (expected embedder/ and generator/ folders)")
-    _, gcfg, _ = read_config(model / "generator")
+    from talkinghead.models.fewshot import FewShotGenerator
+
+    gcls, gcfg, _ = read_config(model / "generator")
+    if not issubclass(gcls, FewShotGenerator) or not (model / "embedder").is_dir():
+        raise InputError(model, f"not a few-shot model (its generator: {gcls.__name__}; "
+                                "finetune needs the embedder/ and generator/ of a few-shot training run)")
     crops, pts = aligned_faces(a.photos, gcfg.image_size)
     cfg = FinetuneConfig(steps=a.steps, adversarial=not a.no_adversarial, threads=a.threads or 0)
     info = finetune_person(crops, pts, model, a.output, cfg, sources=[str(p) for p in a.photos])
