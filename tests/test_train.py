@@ -95,6 +95,22 @@ def test_train_checkpoint_resume_is_exact(tmp_path) -> None:
     assert not list(ck.rglob("*.pt*")) and not list(ck.rglob("*.pkl"))
 
 
+def test_restart_sets_the_old_checkpoints_aside(tmp_path) -> None:
+    """--restart, then a plain resume: it resumes from the restarted run, not from the abandoned run's
+    newer step (which used to win, mixing two runs in one log)."""
+    out = tmp_path / "run"
+    train(tiny_config("keypoint", out), log=lambda *x: None)  # steps 3 and 6 checkpointed
+    train(tiny_config("keypoint", out, steps=3), log=lambda *x: None, resume=False)
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-0000003"]
+    aside = [p for p in out.iterdir() if p.name.startswith("checkpoints.before-restart-")]
+    assert len(aside) == 1 and (aside[0] / "step-0000006").is_dir()  # set aside, not deleted
+    msgs = []
+    res = train(tiny_config("keypoint", out, steps=4), log=msgs.append)
+    assert res["step"] == 4 and any("step-0000003" in m for m in msgs)
+    steps = [json.loads(ln)["step"] for ln in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+
+
 def test_optimizer_state_round_trip(tmp_path) -> None:
     from talkinghead.train.checkpoint import load_checkpoint, save_checkpoint
 

@@ -307,6 +307,13 @@ def train(cfg: TrainConfig, log=print, resume: bool = True, stop_at: int | None 
         start = int(state["step"])
         say(f"resumed from {last} (step {start})")
     start = D.broadcast_int(start, info)
+    if info.is_main and not resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+        # restart: the old run's checkpoints are set aside (not deleted, not resumed from later: a newer
+        # step of the abandoned run would otherwise win over this run's first checkpoints)
+        aside = out / f"checkpoints.before-restart-{time.strftime('%Y%m%d-%H%M%S')}"
+        (out / "checkpoints").rename(aside)
+        say(f"restart: previous checkpoints moved to {aside}")
+    D.barrier(info)
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=list))
