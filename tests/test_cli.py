@@ -218,3 +218,20 @@ def test_person_folder_errors(demo_inputs, tmp_path):
             "--person", tmp_path / "empty")
     assert_clean_error(r, "not a person folder")
     assert not out.exists()
+
+
+def test_eval_json_has_no_nan(tmp_path):
+    """A metric with nothing to measure (a 1-frame clip) is null in the --json file: the file stays
+    valid JSON (Python's json writes NaN, which other readers refuse)."""
+    import json
+
+    import numpy as np
+
+    from talkinghead.io.atomic import write_json as _write_json
+
+    out = tmp_path / "r.json"
+    _write_json(out, [{"clip": "a", "r_mouth": float("nan"), "lmd": np.float32(0.5), "n": np.int64(1),
+                       "rows": [np.inf, 2.0]}])
+    text = out.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == [{"clip": "a", "r_mouth": None, "lmd": 0.5, "n": 1, "rows": [None, 2.0]}]

@@ -19,7 +19,6 @@ baseline opens the mouth from the audio energy alone and is rendered and tracked
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from talkinghead.face import topology as T
+from talkinghead.io.atomic import write_json
 
 LIP_POINTS = sorted(set(T.OUTER_LIPS + T.INNER_LIPS))
 
@@ -367,7 +367,7 @@ def _run(a) -> int:
               f"{bm['min_s']:.2f}-{bm['max_s']:.2f}s | silence std ratio {s['ratio']:.3f} "
               f"({s['silent_frames']} silent frames) | {long['render_fps']:.1f} fps")
     if a.json_out:
-        Path(a.json_out).write_text(json.dumps({"clips": rows, "pauses": pz, "long": long}, indent=2, default=float))
+        write_json(a.json_out, {"clips": rows, "pauses": pz, "long": long})
     return 0
 
 

@@ -117,7 +117,9 @@ def _cmd_cross(a) -> int:
     pairs = [(Path(p), Path(c)) for p in a.portraits for c in a.clips]
     rows = run_cross(pairs, size=a.size, max_frames=a.max_frames, payloads=a.payloads)
     if json_path:
-        _write_json(json_path, rows)
+        from talkinghead.io.atomic import write_json
+
+        write_json(json_path, rows)
     print(format_rows(rows))
     return 0
 
@@ -131,22 +133,15 @@ def _json_output(path, inputs) -> "Path | None":
     return probe_writable(path, {".json"}, inputs=tuple(inputs))
 
 
-def _write_json(path, obj) -> None:
-    import json
-
-    from talkinghead.io.atomic import atomic_output
-
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=float))
-
-
 def _cmd_reenact(a) -> int:
     from talkinghead.eval.reenact import format_table, run_reenact
 
     json_path = _json_output(a.json_out, a.clips)
     rows = run_reenact(a.clips, size=a.size, max_frames=a.max_frames, progress=True)
     if json_path:
-        _write_json(json_path, rows)
+        from talkinghead.io.atomic import write_json
+
+        write_json(json_path, rows)
     print(format_table(rows))
     return 0
 

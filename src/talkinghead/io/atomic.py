@@ -15,7 +15,7 @@ from pathlib import Path
 
 from talkinghead.errors import InputError, OutputError
 
-__all__ = ["atomic_output", "check_input_file", "check_output_path", "file_sha256"]
+__all__ = ["atomic_output", "check_input_file", "check_output_path", "file_sha256", "json_safe", "write_json"]
 
 # errno -> user-facing reason for OSErrors raised while creating or writing an output.
 _OUTPUT_ERRNO_REASONS = {
@@ -187,3 +187,28 @@ def file_sha256(path: str | os.PathLike) -> str | None:
     except OSError:
         return None
     return h.hexdigest()
+
+
+def json_safe(x):
+    """``x`` with numpy scalars as Python numbers and NaN / infinite numbers (a metric with nothing to
+    measure) as None, so it serialises as valid JSON (Python's NaN is not)."""
+    import math
+
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented, valid JSON (see :func:`json_safe`) atomically."""
+    import json
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(json_safe(obj), indent=2, default=float, allow_nan=False))
+
