@@ -515,6 +515,11 @@ def test_verify_verdicts_trust_and_sniffing(tmp_path, config_home, capsys):
     noext = tmp_path / "good"
     noext.write_bytes(good.read_bytes())
     assert verify_file(noext).ok
+    # ... and so is a still saved under a video's name (a frame grab renamed .mp4): an image, marked
+    grab = tmp_path / "grab.mp4"
+    grab.write_bytes(reencoded.read_bytes())
+    rep = verify_file(grab)
+    assert rep.kind == "image" and rep.marked
 
 
 def test_verify_report_video(tmp_path, config_home):

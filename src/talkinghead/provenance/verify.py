@@ -105,7 +105,7 @@ def _read_frames(p: Path, max_frames: int) -> tuple[str, list[np.ndarray]]:
     from talkinghead.io.image import is_image_path, read_image
     from talkinghead.io.video import VideoReader
 
-    if is_image_path(p) and p.suffix.lower() not in (".mp4", ".mov", ".m4v", ".mkv"):
+    if is_image_path(p):  # by content: a frame grab saved under a video's name is still an image
         from PIL import Image
 
         with Image.open(p) as im:
