@@ -54,9 +54,8 @@ def add_verify(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_verify(a) -> int:
-    from talkinghead.provenance.verify import EXIT_BAD_INPUT, EXIT_NOT_VERIFIED, EXIT_OK, verify_file
-
     from talkinghead.provenance.credentials import check_trust_files
+    from talkinghead.provenance.verify import EXIT_BAD_INPUT, EXIT_NOT_VERIFIED, EXIT_OK, verify_file
 
     if a.trust:
         check_trust_files(a.trust)  # one-line error, exit 2

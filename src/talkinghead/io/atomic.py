@@ -211,4 +211,3 @@ def write_json(path: str | os.PathLike, obj) -> None:
 
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(json_safe(obj), indent=2, default=float, allow_nan=False))
-

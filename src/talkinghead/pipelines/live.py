@@ -193,7 +193,6 @@ class FileSink(NullSink):
     def __init__(self, path: str | os.PathLike, crf: int = 20, preset: str = "ultrafast",
                  inputs: tuple[str | os.PathLike | None, ...] = ()):
         from talkinghead.io.atomic import probe_writable
-
         from talkinghead.provenance.credentials import VIDEO_EXTENSIONS
 
         self.path = probe_writable(path, VIDEO_EXTENSIONS, inputs=inputs)

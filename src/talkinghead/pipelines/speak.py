@@ -39,7 +39,6 @@ from talkinghead.motion.extract import motion_from_landmarks
 from talkinghead.provenance.credentials import VIDEO_EXTENSIONS
 
 
-
 @dataclass
 class SpeakResult:
     """What the pipeline produced. ``frames`` only when no output path was given.
