@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "torch==2.13.0" "safetensors>=0.4" "pytest>=8"
 	$(BIN)/pip install -q -e .
-	$(BIN)/pip install -q --no-deps "mediapipe==0.10.21"
+	$(BIN)/pip install -q --no-deps "mediapipe==0.10.21" "openwakeword==0.4.0"
 	$(BIN)/pip install -q "pocketsphinx==5.1.1"
 	# ONNX export (torch.onnx needs onnx + onnxscript -> protobuf >= 6.31; mediapipe needs 4.25): a side folder
 	$(BIN)/pip install -q --no-deps --target $(VENV)/onnx-side "protobuf==6.33.6" "onnx==1.23.2" \
@@ -51,7 +51,7 @@ bench-speak: $(STAMP)
 
 train-audio: $(STAMP)
 	$(BIN)/python -m talkinghead.train.audio_to_motion --data ../shared/data/real --cache out/cache --out out/audio_model \
-	  --members 5 --smooth-sigma 1
+	  --members 5 --smooth-sigma 1 --lags configs/audio_av_lags.json
 
 eval-speech: $(STAMP)
 	$(BIN)/python -m talkinghead.eval.speech --data ../shared/data/real --out out/eval_speech --transcripts

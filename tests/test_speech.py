@@ -117,6 +117,8 @@ def test_bundled_model_loads():
     m = from_pretrained()
     assert not m.training and m.config.n_points == int(m.mouth_index.numel())
     assert sum(p.numel() for p in m.parameters()) < 2_000_000
+    # it listens with the pretrained speech features, reduced by a fitted (non-zero) projection
+    assert m.config.embed_dims > 0 and float(m.embed_proj.abs().sum()) > 0
 
 
 # -- VAD, silence, blinks -----------------------------------------------------------------------------
@@ -429,6 +431,65 @@ def test_model_input_normalisation_options():
     for bad in ({"norm": "minmax"}, {"floor_db": -1.0}):
         with pytest.raises(ConfigError):
             AudioToMotionConfig(**bad)
+
+
+def test_pretrained_speech_features_are_aligned_and_shift_invariant():
+    """The opened-up speech_embedding graph runs on any length, returns one feature row per log-mel
+    frame, and (pooling phases averaged) a 10 ms delay of the input delays the features by one frame."""
+    from talkinghead.models.speech_embedding import N_FEATURES, speech_features
+
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 2) / 16000
+    x = (0.3 * np.sin(2 * np.pi * (200 + 300 * t) * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
+    x += 0.01 * rng.standard_normal(x.shape[0]).astype(np.float32)
+    n = A.n_mel_frames(x.shape[0])
+    f = speech_features(x, n)
+    assert f.shape == (n, N_FEATURES) and f.dtype == np.float32 and np.isfinite(f).all()
+    g = speech_features(np.concatenate([np.zeros(160, np.float32), x]), n + 1)
+    assert np.abs(g[1:] - f).max() < 1e-4 * max(1.0, float(np.abs(f).max()))
+    # the features follow the signal: voiced stretches differ from the gaps between them
+    on = (np.sin(2 * np.pi * 3 * np.arange(n) / 100) > 0)
+    assert np.linalg.norm(f[on].mean(0) - f[~on].mean(0)) > 0.5
+    assert speech_features(x[:800], 4).shape == (4, N_FEATURES)  # shorter than the receptive field
+    m = A.model_input(x, n, embed=True)
+    assert m.shape == (n, A.N_MELS + N_FEATURES) and np.array_equal(m[:, :A.N_MELS], A.log_mel(x, n))
+
+
+def test_missing_speech_feature_package_is_a_clear_error(monkeypatch):
+    from talkinghead.models import speech_embedding as SE
+
+    monkeypatch.setattr(SE.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=r"openwakeword==0\.4\.0"):
+        SE._model_dir()
+
+
+def test_model_with_pretrained_features(tmp_path):
+    """embed_dims > 0: the input carries the raw pretrained features after the bands; the model's
+    whitened-PCA buffers reduce them; wrong widths and bad sizes are refused; save/load is exact."""
+    from talkinghead.models.audio_to_motion import AudioToMotion, AudioToMotionConfig, from_pretrained, save_pretrained
+
+    cfg = AudioToMotionConfig(channels=8, dilations=(1, 2), n_mouth=3, n_points=4, embed_dims=5, embed_features=12)
+    assert cfg.n_inputs == 92
+    m = AudioToMotion(cfg).eval()
+    with torch.no_grad():
+        m.embed_proj.normal_()
+        m.embed_mean.normal_()
+    x = torch.randn(1, 40, 92)
+    assert m(x).shape == (1, 10, cfg.n_out)
+    y = x.clone()
+    y[..., 80:] += torch.randn(1, 40, 12)  # the pretrained features reach the output ...
+    assert not torch.allclose(m(x), m(y))
+    y = x.clone()
+    y[..., 80:] += 1.0  # ... without their mean over the speech frames, like the bands
+    assert torch.allclose(m(x), m(y), atol=1e-4)
+    y[..., :80] += torch.randn(1, 40, 80)
+    assert not torch.allclose(m(x), m(y))
+    with pytest.raises(ValueError):
+        m(torch.randn(1, 40, 80))
+    save_pretrained(m, tmp_path / "emb")
+    assert torch.equal(from_pretrained(tmp_path / "emb")(x), m(x))
+    with pytest.raises(ConfigError):
+        AudioToMotionConfig(embed_dims=5, embed_features=4)
 
 
 def test_model_ensemble_and_output_smoothing(tmp_path):

@@ -163,6 +163,17 @@ def log_mel(samples: np.ndarray, n_frames: int | None = None) -> np.ndarray:
     return out
 
 
+def model_input(samples: np.ndarray, n_frames: int, embed: bool) -> np.ndarray:
+    """The audio-to-motion network's input (n_frames, bands) float32 at 100 Hz: the log-mel bands,
+    then, with ``embed`` (a model whose ``config.embed_dims`` > 0), the pretrained speech features."""
+    mel = log_mel(samples, n_frames)
+    if not embed:
+        return mel
+    from talkinghead.models.speech_embedding import speech_features
+
+    return np.concatenate([mel, speech_features(samples, n_frames)], axis=1)
+
+
 def frame_energy_db(samples: np.ndarray, n_frames: int | None = None) -> np.ndarray:
     """Per-10 ms RMS energy in dB re full scale (n_frames,), same framing as :func:`log_mel`."""
     samples = np.asarray(samples, np.float32)
@@ -423,7 +434,7 @@ def iter_mouth_chunks(path: str | os.PathLike, plan: SpeechPlan, model, chunk_fr
         if s0 < 0:
             seg = np.concatenate([np.zeros(-s0, np.float32), seg])
         n_mel = 4 * (a1 - a0)
-        mel = log_mel(seg, n_mel)
+        mel = model_input(seg, n_mel, model.config.embed_dims > 0)
         sp = plan.speech[max(4 * a0, 0): 4 * a1]
         if a0 < 0:
             sp = np.concatenate([np.zeros(-4 * a0, bool), sp])

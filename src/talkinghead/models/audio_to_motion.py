@@ -69,6 +69,12 @@ class AudioToMotionConfig(StrictConfig):
     smooth_sigma: float = 0.0
     """Inference only (eval mode): the outputs are low-passed over time with a Gaussian of this std
     (output frames; 0 = off), which removes frame-to-frame jitter of the regression."""
+    embed_dims: int = 0
+    """If > 0, the input also carries the frozen pretrained speech features of
+    :mod:`talkinghead.models.speech_embedding` (``embed_features`` per 100 Hz frame after the
+    ``n_mels`` log-mel bands), reduced inside the model to this many whitened PCA components."""
+    embed_features: int = 0
+    """Pretrained speech features per frame in the input (0 when ``embed_dims`` is 0)."""
 
     def __post_init__(self) -> None:
         self.dilations = tuple(int(d) for d in self.dilations)
@@ -86,12 +92,21 @@ class AudioToMotionConfig(StrictConfig):
         if not 0.0 <= float(self.smooth_sigma) <= 5.0:
             raise ConfigError(None, f"smooth_sigma must be in [0, 5], got {self.smooth_sigma}")
         self.smooth_sigma = float(self.smooth_sigma)
+        if not 0 <= int(self.embed_dims) <= int(self.embed_features):
+            raise ConfigError(None, f"embed_dims must be in [0, embed_features={self.embed_features}], "
+                                    f"got {self.embed_dims}")
+        self.embed_dims, self.embed_features = int(self.embed_dims), int(self.embed_features)
         if self.norm not in ("mean", "meanvar"):
             raise ConfigError(None, f"norm must be 'mean' or 'meanvar', got {self.norm!r}")
 
     @property
     def n_out(self) -> int:
         return self.n_mouth + 1 + 3
+
+    @property
+    def n_inputs(self) -> int:
+        """Channels of the model's input per 100 Hz frame (log-mel bands + pretrained features)."""
+        return self.n_mels + (self.embed_features if self.embed_dims else 0)
 
     @property
     def context_frames(self) -> int:
@@ -127,7 +142,7 @@ class _Block(nn.Module):
 def _make_stack(m: nn.Module, cfg: "AudioToMotionConfig") -> None:
     """The conv stack's layers as attributes of ``m`` (inp, down, blocks, norm, head)."""
     C = cfg.channels
-    m.inp = nn.Conv1d(cfg.n_mels, C, 3, padding=1)
+    m.inp = nn.Conv1d(cfg.n_mels + cfg.embed_dims, C, 3, padding=1)
     m.down = nn.Conv1d(C, C, cfg.mel_per_frame, stride=cfg.mel_per_frame)
     m.blocks = nn.ModuleList(_Block(C, d, cfg.dropout) for d in cfg.dilations)
     m.norm = _ChannelNorm(C)
@@ -154,7 +169,9 @@ class AudioToMotion(nn.Module):
     """``model(mel, speech_mask) -> (B, T, n_out)`` whitened motion parameters.
 
     Args (forward):
-        mel: (B, 4T, n_mels) raw log-mel power (natural log), 100 Hz.
+        mel: (B, 4T, n_inputs) raw log-mel power (natural log), 100 Hz, followed by the raw
+            pretrained speech features when ``config.embed_dims`` > 0
+            (:func:`talkinghead.drivers.audio.model_input` builds it).
         speech: (B, 4T) bool/float mask of speech frames for the input normalisation, or None
             (all frames).
     """
@@ -178,13 +195,19 @@ class AudioToMotion(nn.Module):
         # Anticipation: mouth opening (Motion.mouth units) ONSET_FRAMES .. 1 frames before an utterance
         # onset that follows a pause (speakers part the lips / inhale before speaking), from training data.
         self.register_buffer("onset_open", torch.zeros(ONSET_FRAMES))
+        if cfg.embed_dims:  # pretrained features -> whitened PCA (fitted on the training clips)
+            self.register_buffer("embed_mean", torch.zeros(cfg.embed_features))
+            self.register_buffer("embed_std", torch.ones(cfg.embed_features))
+            self.register_buffer("embed_proj", torch.zeros(cfg.embed_features, cfg.embed_dims))
 
     def normalize(self, mel: torch.Tensor, speech: torch.Tensor | None) -> torch.Tensor:
         """Subtract each band's mean over speech frames (all frames where there are < 2); with
         ``norm="meanvar"`` also divide by the std of the result over those frames and all bands."""
-        if self.config.floor_db > 0:
-            q = torch.quantile(mel.reshape(mel.shape[0], -1), 0.99, dim=1).reshape(-1, 1, 1)
-            mel = torch.maximum(mel, q - self.config.floor_db * 0.1 * 2.302585093)
+        if self.config.floor_db > 0:  # on the log-mel bands only
+            F = self.config.n_mels
+            q = torch.quantile(mel[..., :F].reshape(mel.shape[0], -1), 0.99, dim=1).reshape(-1, 1, 1)
+            floored = torch.maximum(mel[..., :F], q - self.config.floor_db * 0.1 * 2.302585093)
+            mel = torch.cat([floored, mel[..., F:]], dim=-1)
         if speech is None:
             w = torch.ones_like(mel[..., :1])
         else:
@@ -199,8 +222,13 @@ class AudioToMotion(nn.Module):
 
     def forward(self, mel: torch.Tensor, speech: torch.Tensor | None = None) -> torch.Tensor:
         B, T4, F = mel.shape
-        if F != self.config.n_mels or T4 % self.config.mel_per_frame:
-            raise ValueError(f"mel must be (B, 4T, {self.config.n_mels}), got {tuple(mel.shape)}")
+        if F != self.config.n_inputs or T4 % self.config.mel_per_frame:
+            raise ValueError(f"input must be (B, 4T, {self.config.n_inputs}), got {tuple(mel.shape)}")
+        if self.config.embed_dims:
+            # Whitened PCA of the pretrained features, x4 to the log-mel's scale (normalize divides
+            # by 4): both then lose their mean over the speech frames alike.
+            e = (mel[..., self.config.n_mels:] - self.embed_mean) / self.embed_std
+            mel = torch.cat([mel[..., :self.config.n_mels], 4.0 * (e @ self.embed_proj)], dim=-1)
         x = self.normalize(mel, speech).transpose(1, 2)  # (B, T4, F) -> (B, F, T4)
         y = _run_stack(self, x)
         if self.config.members > 1:

@@ -186,17 +186,18 @@ def amplitude_gain(tg: dict) -> float:
 
 
 def build_clip(name: str, audio: np.ndarray, tg: dict, basis: dict, speed: float, lag: int = 0,
-               gain: float = 1.0) -> ClipData:
+               gain: float = 1.0, embed: bool = False) -> ClipData:
     """Features + whitened targets; ``lag`` > 0 means the video trails the audio by lag frames;
-    ``gain`` scales the mouth offsets (and the opening about its closed level)."""
-    from talkinghead.drivers.audio import frame_energy_db, log_mel, vad, vad_thresholds
+    ``gain`` scales the mouth offsets (and the opening about its closed level); ``embed`` adds the
+    pretrained speech features to the log-mel (``drivers.audio.model_input``)."""
+    from talkinghead.drivers.audio import frame_energy_db, model_input, vad, vad_thresholds
 
     if gain != 1.0:
         o = tg["opening"]
         o0 = np.percentile(o, NEUTRAL_PERCENTILE)
         tg = {**tg, "mouth": tg["mouth"] * gain, "opening": (o0 + gain * (o - o0)).astype(np.float32)}
     T = tg["mouth"].shape[0]
-    mel = log_mel(audio, 4 * T)
+    mel = model_input(audio, 4 * T, embed)
     e = frame_energy_db(audio, 4 * T)
     speech = vad(e, vad_thresholds(e))
     D = tg["mouth"].reshape(T, -1) - basis["mean"]
@@ -231,6 +232,19 @@ def fit_basis(targets: dict[str, dict], n_mouth: int) -> dict[str, np.ndarray]:
             "width": width}
 
 
+def fit_embedding(targets: dict[str, dict], names: list[str], dims: int) -> dict[str, np.ndarray]:
+    """Whitened PCA (``dims`` components) of the pretrained speech features over the training clips
+    (25 fps samples, speed 1): the model's ``embed_mean`` / ``embed_std`` / ``embed_proj`` buffers."""
+    from talkinghead.models.speech_embedding import speech_features
+
+    X = np.concatenate([speech_features(targets[k]["audio"], 4 * targets[k]["mouth"].shape[0])[::4] for k in names])
+    mean, std = X.mean(0), X.std(0) + 1e-6
+    _, S, Vt = np.linalg.svd((X - mean) / std, full_matrices=False)
+    proj = Vt[:dims].T / (S[:dims] / np.sqrt(X.shape[0]))[None]  # unit variance per component
+    return {"embed_mean": mean.astype(np.float32), "embed_std": std.astype(np.float32),
+            "embed_proj": proj.astype(np.float32)}
+
+
 def onset_profile(targets: dict[str, dict], names: list[str], frames: int = 12, min_pause: int = 10) -> np.ndarray:
     """Median mouth opening (amplitude-normalised, above the closed level) in the ``frames`` video
     frames before each utterance onset that follows >= ``min_pause`` frames of silence, over the
@@ -262,6 +276,10 @@ def augment_mel(mel: np.ndarray, rng: np.random.Generator, bandlimit: float = 0.
     vocal-tract-length warp of the band axis (x0.88..1.12), additive noise at 5-40 dB SNR,
     a random spectral tilt and SpecAugment-style band masks; with probability ``bandlimit`` first
     a low-pass channel (cut-off ~3.4-7 kHz, 2-7 dB more loss per mel band above it: telephone, low-rate codecs)."""
+    from talkinghead.drivers.audio import N_MELS
+
+    if mel.shape[1] > N_MELS:  # pretrained speech features follow the bands: left as they are
+        return np.concatenate([augment_mel(np.ascontiguousarray(mel[:, :N_MELS]), rng, bandlimit), mel[:, N_MELS:]], 1)
     T4, F = mel.shape
     x = mel
     if bandlimit > 0 and rng.random() < bandlimit:
@@ -428,17 +446,20 @@ def _new_model(cfg, index: np.ndarray, basis: dict, seed: int):  # noqa: C901 - 
     m.mouth_width.fill_(basis["width"])
     if "onset_open" in basis:
         m.onset_open.copy_(torch.from_numpy(basis["onset_open"]))
+    if cfg.embed_dims:
+        for k in ("embed_mean", "embed_std", "embed_proj"):
+            getattr(m, k).copy_(torch.from_numpy(basis[k]))
     return m
 
 
-def _build(names: list[str], targets: dict, basis: dict, lags: dict[str, int]) -> list[ClipData]:
+def _build(names: list[str], targets: dict, basis: dict, lags: dict[str, int], embed: bool = False) -> list[ClipData]:
     """Training clips at every speed, re-aligned by ``lags`` and amplitude-normalised."""
     cl = []
     for k in names:
         g = amplitude_gain(targets[k])
         for s in SPEEDS:
             a, tg = speed_perturb(targets[k]["audio"], targets[k], s)
-            cl.append(build_clip(k, a, tg, basis, s, int(round(lags.get(k, 0) / s)), g))
+            cl.append(build_clip(k, a, tg, basis, s, int(round(lags.get(k, 0) / s)), g, embed))
     return cl
 
 
@@ -453,12 +474,13 @@ def estimate_lags(names: list[str], targets: dict, basis: dict, cfg, steps: int,
     for f in range(folds):
         held = order[f::folds]
         m = _new_model(cfg, np.asarray(basis["index"]), basis, seed)
-        train(_build([k for k in names if k not in held], targets, basis, {}), [], m, steps, seed + 100 + f,
-              log=lambda *a: None)
+        embed = cfg.embed_dims > 0
+        train(_build([k for k in names if k not in held], targets, basis, {}, embed), [], m, steps,
+              seed + 100 + f, log=lambda *a: None)
         import torch
 
         for k in held:
-            c = build_clip(k, targets[k]["audio"], targets[k], basis, 1.0)
+            c = build_clip(k, targets[k]["audio"], targets[k], basis, 1.0, embed=embed)
             with torch.no_grad():
                 o = m.decode(torch.from_numpy(predict_clip(m, c)))["opening"].numpy()
             L, rL, r0 = best_lag(o, c.opening, 15)
@@ -477,7 +499,7 @@ def model_onset_frames() -> int:
 def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_mouth: int = 12,
         channels: int = 64, dilations: tuple[int, ...] = (1, 2, 4, 1, 2), dropout: float = 0.2,
         norm: str = "mean", floor_db: float = 0.0, realign: bool = True, lags_file: Path | None = None,
-        members: int = 1, smooth_sigma: float = 0.0, log=print) -> dict:
+        members: int = 1, smooth_sigma: float = 0.0, embed_dims: int = 0, log=print) -> dict:
     """The whole recipe (see the module docstring); returns a summary dict."""
     import torch
 
@@ -498,14 +520,22 @@ def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_
         f"{np.round(basis['onset_open'], 3).tolist()}")
     log(f"train clips {len(train_names)} ({sum(targets[k]['mouth'].shape[0] for k in train_names) / 25:.0f}s), "
         f"val clips {len(val_names)} ({', '.join(val_names)}); PCA {n_mouth} comps explain {basis['explained']:.3f}")
+    embed = embed_dims > 0
+    if embed:
+        from talkinghead.models.speech_embedding import N_FEATURES
+
+        basis.update(fit_embedding(targets, train_names, embed_dims))
     cfg = AudioToMotionConfig(channels=channels, n_mouth=n_mouth, n_points=len(index), dilations=dilations,
-                              dropout=dropout, norm=norm, floor_db=floor_db)  # one member (lags, training)
+                              dropout=dropout, norm=norm, floor_db=floor_db, embed_dims=embed_dims,
+                              embed_features=N_FEATURES if embed else 0)  # one member (lags, training)
     lags: dict[str, int] = {}
     lag_info: dict = {}
     if realign:
         recipe = "" if (norm, floor_db) == ("mean", 0.0) else f"_{norm}_floor{floor_db:g}"
         if tuple(dilations) != (1, 2, 4, 1, 2):
             recipe += "_dil" + "-".join(str(d) for d in dilations)
+        if embed:
+            recipe += f"_emb{embed_dims}"
         lag_file = Path(lags_file) if lags_file else cache / f"lags_seed{seed}_steps{steps}{recipe}.json"
         if lag_file.exists():
             lag_info = json.loads(lag_file.read_text())
@@ -515,8 +545,8 @@ def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_
             lag_info = estimate_lags(train_names, targets, basis, cfg, steps, seed, log=log)
             lag_file.write_text(json.dumps(lag_info, indent=2))
         lags = {k: v["lag"] for k, v in lag_info.items()}
-    val = [build_clip(k, targets[k]["audio"], targets[k], basis, 1.0) for k in val_names]
-    clips = _build(train_names, targets, basis, lags)
+    val = [build_clip(k, targets[k]["audio"], targets[k], basis, 1.0, embed=embed) for k in val_names]
+    clips = _build(train_names, targets, basis, lags, embed)
     model = _new_model(cfg, index, basis, seed)
     res = train(clips, val, model, steps, seed, log=log)
     if members > 1:
@@ -543,7 +573,8 @@ def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_
                "pca_explained": basis["explained"], "steps": steps, "seed": seed,
                "wall_s": time.time() - t_start, "n_params": sum(p.numel() for p in model.parameters())}
     meta = {"train_clips": ",".join(train_names), "val_clips": ",".join(val_names), "steps": str(steps),
-            "seed": str(seed), "members": str(members), "smooth_sigma": f"{smooth_sigma:g}", "norm": norm, "floor_db": f"{floor_db:g}", "lags": json.dumps(lags),
+            "seed": str(seed), "members": str(members), "smooth_sigma": f"{smooth_sigma:g}", "norm": norm,
+            "floor_db": f"{floor_db:g}", "embed_dims": str(embed_dims), "lags": json.dumps(lags),
             "wall_s": f"{summary['wall_s']:.0f}"}
     save_pretrained(model, out / "audio_to_motion", meta)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
@@ -574,6 +605,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="ensemble size: networks trained with seeds seed .. seed + members - 1, outputs averaged")
     ap.add_argument("--smooth-sigma", type=float, default=0.0,
                     help="inference-time Gaussian smoothing of the outputs over time (std in frames; 0 = off)")
+    ap.add_argument("--embed-dims", type=int, default=16,
+                    help="PCA components of the pretrained speech features added to the log-mel input "
+                         "(models/speech_embedding.py; 0 = log-mel only)")
     ap.add_argument("--no-realign", action="store_true", help="skip the A/V offset re-alignment pass")
     ap.add_argument("--prepare-only", action="store_true", help="only track and cache the clips")
     a = ap.parse_args(argv)
@@ -589,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     run(a.data, a.cache, a.out, steps=a.steps, seed=a.seed, n_mouth=a.n_mouth, channels=a.channels,
         norm=a.norm, floor_db=a.floor_db, realign=not a.no_realign,
         dilations=tuple(int(d) for d in a.dilations.split(",")), lags_file=a.lags, members=a.members,
-        smooth_sigma=a.smooth_sigma)
+        smooth_sigma=a.smooth_sigma, embed_dims=a.embed_dims)
     return 0
 
 
