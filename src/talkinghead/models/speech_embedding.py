@@ -8,7 +8,8 @@ model on TFHub under Apache-2.0). Nothing is downloaded: the files come with tha
 
 We do not use its final 96-d embedding (0.76 s windows, 80 ms stride): the network is convolutional in
 time, so the graph is opened up to run on a whole utterance and to output an intermediate layer
-(:data:`LAYER`: after the 14th conv block, 40 ms stride, 0.4 s receptive field, 96 channels x 4 bands).
+(:data:`LAYER`: ``tf.math.maximum_14``, after the 15th of its 20 conv layers; 40 ms stride, 0.4 s
+receptive field, 96 channels x 4 bands).
 Those features carry phonetic knowledge that our 2.6 minutes of talking clips cannot teach (see
 ``assets/AUDIO_MODEL.md``); :func:`speech_features` resamples them to the log-mel frame grid (100 Hz).
 """
