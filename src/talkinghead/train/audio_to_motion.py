@@ -1,7 +1,8 @@
 """Train the audio-to-motion network on the project's real talking clips (fixed seeds).
 
     python -m talkinghead.train.audio_to_motion --data ../shared/data/real --cache out/cache \
-        --out out/audio_model && cp out/audio_model/audio_to_motion.* src/talkinghead/assets/
+        --out out/audio_model --members 5 --smooth-sigma 1 --lags configs/audio_av_lags.json \
+        && cp out/audio_model/audio_to_motion.* src/talkinghead/assets/      (= make train-audio)
 
 Recipe (see ``assets/AUDIO_MODEL.md`` for the numbers of the shipped model):
 
@@ -16,7 +17,9 @@ Recipe (see ``assets/AUDIO_MODEL.md`` for the numbers of the shipped model):
    speakers (:data:`VAL_CLIPS`) are never used for fitting, lags or model selection.
 4. A/V offsets of the training clips (several are not in sync) from 4-fold held-out predictions
    (:func:`estimate_lags`); targets are re-aligned.
-5. The anticipatory opening before utterance onsets, from the training clips (:func:`onset_profile`).
+5. The anticipatory opening before utterance onsets, from the training clips (:func:`onset_profile`);
+   the whitened PCA of the pretrained speech features (:mod:`talkinghead.models.speech_embedding`)
+   that joins the log-mel input (:func:`fit_embedding`; ``--embed-dims 0``: log-mel only).
 6. Training (:func:`train`): random 2.56 s windows, speed perturbation (0.9-1.1), VTLP, noise,
    spectral tilt and band masks; AdamW + one-cycle schedule, EMA weights; the step count was chosen
    by 4-fold cross-validation over the training speakers.
@@ -471,10 +474,10 @@ def estimate_lags(names: list[str], targets: dict, basis: dict, cfg, steps: int,
     rng = np.random.default_rng(seed)
     order = [names[i] for i in rng.permutation(len(names))]
     out = {}
+    embed = cfg.embed_dims > 0
     for f in range(folds):
         held = order[f::folds]
         m = _new_model(cfg, np.asarray(basis["index"]), basis, seed)
-        embed = cfg.embed_dims > 0
         train(_build([k for k in names if k not in held], targets, basis, {}, embed), [], m, steps,
               seed + 100 + f, log=lambda *a: None)
         import torch
@@ -499,7 +502,7 @@ def model_onset_frames() -> int:
 def run(data: Path, cache: Path, out: Path, steps: int = 1000, seed: int = 0, n_mouth: int = 12,
         channels: int = 64, dilations: tuple[int, ...] = (1, 2, 4, 1, 2), dropout: float = 0.2,
         norm: str = "mean", floor_db: float = 0.0, realign: bool = True, lags_file: Path | None = None,
-        members: int = 1, smooth_sigma: float = 0.0, embed_dims: int = 0, log=print) -> dict:
+        members: int = 1, smooth_sigma: float = 0.0, embed_dims: int = 16, log=print) -> dict:
     """The whole recipe (see the module docstring); returns a summary dict."""
     import torch
 
