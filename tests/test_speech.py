@@ -455,6 +455,26 @@ def test_pretrained_speech_features_are_aligned_and_shift_invariant():
     assert m.shape == (n, A.N_MELS + N_FEATURES) and np.array_equal(m[:, :A.N_MELS], A.log_mel(x, n))
 
 
+def test_fit_embedding_whitens_the_training_features():
+    """The model's feature projection (train.audio_to_motion.fit_embedding) gives unit-variance,
+    uncorrelated components on the clips it was fitted on."""
+    from talkinghead.models.speech_embedding import N_FEATURES, speech_features
+    from talkinghead.train.audio_to_motion import fit_embedding
+
+    rng = np.random.default_rng(1)
+    t = np.arange(16000 * 3) / 16000
+    targets = {}
+    for i, f0 in enumerate((150.0, 260.0)):
+        a = 0.2 * np.sin(2 * np.pi * f0 * t * (1 + 0.3 * np.sin(2 * np.pi * 0.7 * t))) * (np.sin(2 * np.pi * (2 + i) * t) > 0)
+        targets[f"c{i}"] = {"audio": (a + 0.01 * rng.standard_normal(t.shape[0])).astype(np.float32),
+                            "mouth": np.zeros((75, 4, 3), np.float32)}
+    b = fit_embedding(targets, ["c0", "c1"], 6)
+    assert b["embed_mean"].shape == (N_FEATURES,) and b["embed_proj"].shape == (N_FEATURES, 6)
+    X = np.concatenate([speech_features(v["audio"], 300)[::4] for v in targets.values()])
+    Z = ((X - b["embed_mean"]) / b["embed_std"]) @ b["embed_proj"]
+    assert np.allclose(Z.std(0), 1.0, atol=1e-2) and np.allclose(np.corrcoef(Z.T), np.eye(6), atol=1e-2)
+
+
 def test_missing_speech_feature_package_is_a_clear_error(monkeypatch):
     from talkinghead.models import speech_embedding as SE
 
