@@ -50,6 +50,16 @@ def test_load_jobs_csv_and_yaml(tmp_path, demo_inputs):
     v, t = load_jobs(yml, out_dir=tmp_path / "o")
     assert v.kind == "animate" and v.config().strength.mouth == 2 and v.max_frames == 4
     assert t.kind == "speak" and t.config().voice == "de" and t.config().mouth == 2
+    # a default only one kind of job takes reaches only that kind; a key no job takes blames the defaults
+    yml.write_text(f"defaults: {{relative: false, blink_rate: 5, voice: de}}\njobs:\n"
+                   f"  - {{source: {demo_inputs}/portrait.png, driving: {demo_inputs}/driving.mp4}}\n"
+                   f"  - {{source: {demo_inputs}/portrait.png, text: Hello there}}\n")
+    v, t = load_jobs(yml, out_dir=tmp_path / "o")
+    assert v.config().relative is False and "voice" not in v.options
+    assert t.config().voice == "de" and t.config().blink_rate == 5 and "relative" not in t.options
+    yml.write_text(f"defaults: {{colour: red}}\njobs:\n  - {{source: {demo_inputs}/portrait.png, text: Hi}}\n")
+    with pytest.raises(ConfigError, match=r"jobs.yaml defaults.*unknown key.*'colour'"):
+        load_jobs(yml)
 
 
 @pytest.mark.parametrize("row, err, match", [

@@ -1,6 +1,7 @@
 """Batch rendering: many (source, driver, options) jobs, in parallel processes or on a Ray cluster.
 
-Jobs file: CSV (a header row) or YAML (a list of jobs, or ``{defaults: {...}, jobs: [...]}``).
+Jobs file: CSV (a header row) or YAML (a list of jobs, or ``{defaults: {...}, jobs: [...]}``; a
+default that only one kind of job takes reaches only that kind).
 Columns / keys:
 
 * ``source`` (required), one driver: ``driving`` (video -> animate) or ``audio`` / ``text`` (speak);
@@ -125,9 +126,13 @@ def _read_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
             defaults, doc = doc.get("defaults") or {}, doc.get("jobs")
             if not isinstance(defaults, dict):
                 raise InputError(path, f"defaults: expected a mapping of options, got {defaults!r}")
+            unknown = sorted(str(k) for k in defaults if k not in _JOB_KEYS | _option_keys("animate") | _option_keys("speak"))
+            if unknown:
+                raise ConfigError(f"{path.name} defaults", f"unknown key(s) {', '.join(map(repr, unknown))}")
         if not isinstance(doc, list) or not all(isinstance(d, dict) for d in doc):
             raise InputError(path, "expected a list of jobs (or {defaults: ..., jobs: [...]})")
-        return [(f"{path.name} job {i + 1}", {**defaults, **d}) for i, d in enumerate(doc)]
+        # a default for one kind of job (relative: animate; voice: speak) does not reach the other kind
+        return [(f"{path.name} job {i + 1}", {**_defaults_for(defaults, d), **d}) for i, d in enumerate(doc)]
     if path.suffix.lower() != ".csv":
         raise InputError(path, "jobs file must be .csv, .yaml or .yml")
     rows = list(csv.DictReader(text.splitlines()))
@@ -138,6 +143,28 @@ def _read_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
         d = {k.strip(): _cell(k.strip(), v.strip()) for k, v in row.items() if k and v is not None and v.strip()}
         out.append((f"{path.name} line {i + 2}", d))
     return out
+
+
+_JOB_KEYS = {"source", "output", *_DRIVERS, "max_frames"}
+
+
+def _option_keys(kind: str) -> set[str]:
+    """Option keys a job of ``kind`` ("animate" or "speak") takes."""
+    import dataclasses
+
+    if kind == "animate":
+        return {f.name for f in dataclasses.fields(AnimateConfig)} | set(_STRENGTHS)
+    return {f.name for f in dataclasses.fields(SpeakConfig)}
+
+
+def _defaults_for(defaults: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """The defaults that apply to ``job``: all but the options only the other kind of job takes."""
+    given = [k for k in _DRIVERS if job.get(k) is not None or (k not in job and defaults.get(k) is not None)]
+    if len(given) != 1:  # no driver or several: _job reports it
+        return defaults
+    kind = "animate" if given[0] == "driving" else "speak"
+    own = _JOB_KEYS | _option_keys(kind)
+    return {k: v for k, v in defaults.items() if k in own}
 
 
 def _resolve(base: Path, p: Any) -> str:
