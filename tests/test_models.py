@@ -263,6 +263,21 @@ def test_fewshot_renderer_and_person(tmp_path) -> None:
     assert "not one of the 1 photo(s)" in person_notice(p2, b_png)
     assert person_notice(p, a_png) is None  # no sources recorded: nothing to compare
 
+    # an existing person folder is replaced whole; a folder of other files is refused before training
+    from talkinghead.errors import OutputError
+
+    finetune_person(small[None], spts[None], tmp_path / "fs", tmp_path / "person2",
+                    FinetuneConfig(steps=1, batch_size=1), progress=False)
+    assert json.loads((tmp_path / "person2" / "person.json").read_text())["sources"] == []
+    assert not [q for q in tmp_path.iterdir() if q.name.startswith(".person2")]  # no temp folder left
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "letter.txt").write_text("mine")
+    with pytest.raises(OutputError, match="other files"):
+        finetune_person(small[None], spts[None], tmp_path / "fs", docs, FinetuneConfig(steps=1, batch_size=1),
+                        progress=False)
+    assert sorted(q.name for q in docs.iterdir()) == ["letter.txt"]
+
 
 def test_onnx_export_matches_pytorch() -> None:
     """The generators (FOMM, few-shot, refiner) export to ONNX and onnxruntime reproduces PyTorch.

@@ -17,6 +17,8 @@ the same run on a different number of processes, sees the same samples.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -410,6 +412,9 @@ def finetune_person(frames: np.ndarray, points: np.ndarray, model_dir: str | Pat
         raise OutputError(out_dir, "exists and is not a folder (a person folder is written here)")
     if not out_dir.parent.is_dir():
         raise OutputError(out_dir, "directory does not exist")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "person.json").is_file():
+        raise OutputError(out_dir, "is a folder with other files in it (not a person folder): give a new or "
+                                   "empty folder")
     E, G = load_model(model_dir / "embedder"), load_model(model_dir / "generator")
     S = G.config.image_size
     x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
@@ -452,15 +457,28 @@ def finetune_person(frames: np.ndarray, points: np.ndarray, model_dir: str | Pat
                 opt_d.step()
             if (step + 1) % max(1, cfg.steps // 20) == 0:
                 bar.set_postfix(l1=f"{logs['l1']:.4f}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    Gp.eval().save_pretrained(out_dir / "generator", {"k": len(x), "finetune_steps": cfg.steps})
-    save_file({"embedding": e.contiguous()}, str(out_dir / "embedding.safetensors"))
     info = {"kind": "fewshot", "k": int(len(x)), "finetune_steps": int(cfg.steps), "image_size": S,
             "base_model": str(model_dir), "sources": sources or [],
             "source_sha256": [h for h in (file_sha256(p) for p in sources or []) if h],  # see person_notice
             "wall_s": round(time.time() - t0, 2),
             "final": {k: float(v) for k, v in logs.items()}}
-    (out_dir / "person.json").write_text(json.dumps(info, indent=2) + "\n")
+    # Written beside the target and moved into place whole: an interrupted run leaves no half person.
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir()
+        Gp.eval().save_pretrained(tmp / "generator", {"k": len(x), "finetune_steps": cfg.steps})
+        save_file({"embedding": e.contiguous()}, str(tmp / "embedding.safetensors"))
+        (tmp / "person.json").write_text(json.dumps(info, indent=2) + "\n")
+        if out_dir.exists():  # an earlier person (or an empty folder) is replaced
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return info
 
 
