@@ -289,14 +289,32 @@ def test_signing_files_checked_before_rendering(tmp_path, demo_inputs):
     assert str(ei.value.path) == str(ident.chain)
 
 
-@pytest.mark.parametrize("argv", [["verify", "x.mp4", "--max-frames", "0"], ["live", "-s", "a", "-d", "b", "--queue", "0"],
-                                  ["eval", "reenact", "--max-frames", "-3"]])
-def test_counts_must_be_positive(argv, capsys):
+@pytest.mark.parametrize("argv, least", [(["verify", "x.mp4", "--max-frames", "0"], 1),
+                                         (["live", "-s", "a", "-d", "b", "--queue", "0"], 1),
+                                         (["eval", "reenact", "--max-frames", "-3"], 2),
+                                         (["eval", "reenact", "--max-frames", "1"], 2)])  # frame 1 is the source
+def test_counts_must_be_positive(argv, least, capsys):
     from talkinghead.interfaces.cli import build_parser
 
     with pytest.raises(SystemExit) as ei:
         build_parser().parse_args(argv)
-    assert ei.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+    assert ei.value.code == 2 and f"must be at least {least}" in capsys.readouterr().err
+
+
+def test_reenact_summary_of_clips_with_nothing_to_compare_is_nan_without_warnings():
+    import math
+    import warnings
+
+    from talkinghead.eval.reenact import summarize
+
+    nan = {k: float("nan") for k in ("l1", "psnr", "ssim", "akd")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = summarize([{"clip": "a", "frames": 0, "ours": nan, "static": nan}])
+        assert math.isnan(m["ours"]["l1"]) and math.isnan(m["l1_ratio"])
+        ok = {"l1": 0.1, "psnr": 30.0, "ssim": 0.9, "akd": 0.02}
+        m = summarize([{"clip": "a", "ours": nan, "static": nan}, {"clip": "b", "ours": ok, "static": ok}])
+        assert m["ours"]["l1"] == 0.1
 
 
 

@@ -10,7 +10,7 @@ from talkinghead.errors import TalkingHeadError
 from talkinghead.interfaces.quiet import filtered_stderr
 
 
-from talkinghead.interfaces.args import positive_int, strength as _strength  # noqa: E402
+from talkinghead.interfaces.args import at_least_two, positive_int, strength as _strength  # noqa: E402
 
 
 def _add_animate(sub) -> None:
@@ -94,7 +94,8 @@ def _add_eval(sub) -> None:
     r = esub.add_parser("reenact", help="self-reenactment: source = first frame, driver = the clip itself")
     r.add_argument("clips", nargs="+", help="folder(s) of clips or clip files")
     r.add_argument("--size", type=int, default=256, choices=[256, 512])
-    r.add_argument("--max-frames", type=positive_int, default=150, help="frames per clip (default 150)")
+    r.add_argument("--max-frames", type=at_least_two, default=150,
+                   help="frames per clip (default 150; at least 2: the first is the source)")
     r.add_argument("--json", dest="json_out", default=None, help="also write the results as JSON here")
     r.set_defaults(func=_cmd_reenact)
     c = esub.add_parser("cross", help="cross-identity: each portrait driven by each clip")
