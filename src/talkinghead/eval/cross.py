@@ -16,7 +16,7 @@ import numpy as np
 
 from talkinghead.config import AnimateConfig
 from talkinghead.eval import dlib_models, identity
-from talkinghead.eval.metrics import pearson
+from talkinghead.eval.metrics import nan_mean, pearson
 from talkinghead.face.mesh import TrackingFaceMesh
 from talkinghead.io.image import read_image
 from talkinghead.motion.extract import motion_from_landmarks
@@ -80,6 +80,6 @@ def format_rows(rows: list[dict]) -> str:
         lines.append(f"{r['portrait'][:28]:28s} {r['clip'][:26]:26s} {r['r_mouth']:8.3f} {spread:>13s} {r['r_yaw']:7.3f} "
                      f"{r.get('id_dist_source', float('nan')):8.3f} {r.get('id_dist_driver', float('nan')):8.3f}")
     keys = ["r_mouth", "r_yaw", "id_dist_source", "id_dist_driver"]
-    means = {k: float(np.nanmean([r.get(k, np.nan) for r in rows])) for k in keys}
+    means = {k: nan_mean([r.get(k, np.nan) for r in rows]) for k in keys}
     lines.append("MEAN " + "  ".join(f"{k} {v:.3f}" for k, v in means.items()))
     return "\n".join(lines)

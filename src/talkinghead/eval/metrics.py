@@ -42,3 +42,9 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     if a.std() < 1e-12 or b.std() < 1e-12:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def nan_mean(values) -> float:
+    """Mean of the values that are not NaN; NaN when there are none (numpy's nanmean warns then)."""
+    v = [float(x) for x in values if not np.isnan(x)]
+    return float(np.mean(v)) if v else float("nan")

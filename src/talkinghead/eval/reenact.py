@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from talkinghead.config import AnimateConfig
 from talkinghead.errors import InputError
-from talkinghead.eval.metrics import akd, l1, psnr, ssim
+from talkinghead.eval.metrics import akd, l1, nan_mean, psnr, ssim
 from talkinghead.face import topology as T
 from talkinghead.face.crop import crop_image
 from talkinghead.face.mesh import FaceMesh
@@ -104,11 +104,7 @@ def run_reenact(paths: list[str], size: int = 256, max_frames: int = 150, progre
 
 def summarize(rows: list[dict]) -> dict:
     keys = ("l1", "psnr", "ssim", "akd")
-    def nanmean(v: list[float]) -> float:  # NaN (a clip with no frame to compare) without numpy's warning
-        v = [x for x in v if not np.isnan(x)]
-        return float(np.mean(v)) if v else float("nan")
-
-    mean = {n: {k: nanmean([r[n][k] for r in rows]) for k in keys} for n in ("ours", "static")}
+    mean = {n: {k: nan_mean([r[n][k] for r in rows]) for k in keys} for n in ("ours", "static")}
     mean["l1_ratio"] = mean["ours"]["l1"] / mean["static"]["l1"]
     mean["ssim_gain"] = mean["ours"]["ssim"] - mean["static"]["ssim"]
     return mean
