@@ -125,6 +125,24 @@ def test_batch_renders_resumes_and_reports_failures(tmp_path, demo_inputs, facel
     s = run_batch(load_jobs(jobs)[:1], workers=1)
     assert [r.status for r in s.results] == ["done"] and is_complete(tmp_path / "a.mp4")
 
+    # the manifest records the job: a changed option or input renders again, the same job is skipped
+    from talkinghead.pipelines.batch import job_fingerprint
+
+    a = load_jobs(jobs)[0]
+    assert is_complete(tmp_path / "a.mp4", job_fingerprint(a))
+    jobs.write_text(jobs.read_text().replace("a.mp4,6,face,1", "a.mp4,6,face,1.5"))
+    a2 = load_jobs(jobs)[0]
+    assert job_fingerprint(a2) != job_fingerprint(a) and not is_complete(tmp_path / "a.mp4", job_fingerprint(a2))
+    s = run_batch(load_jobs(jobs)[:2], workers=1)
+    assert [r.status for r in s.results] == ["done", "skipped"]
+    assert is_complete(tmp_path / "a.mp4", job_fingerprint(a2))
+    shutil.copy(p, tmp_path / "p2.png")
+    jobs.write_text(jobs.read_text().replace(f"{p},{d},b.mp4", f"{tmp_path / 'p2.png'},{d},b.mp4"))
+    b = load_jobs(jobs)[1]
+    assert is_complete(tmp_path / "b.mp4", job_fingerprint(b))  # same bytes: still done
+    (tmp_path / "p2.png").write_bytes((tmp_path / "p2.png").read_bytes() + b"\0")  # a changed photo
+    assert not is_complete(tmp_path / "b.mp4", job_fingerprint(b))
+
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
 def test_batch_on_a_local_ray_instance(tmp_path, demo_inputs):

@@ -11,8 +11,9 @@ Columns / keys:
   ``mouth`` are the strengths) or :class:`~talkinghead.config.SpeakConfig`; unknown keys are errors.
 
 Relative paths are relative to the jobs file. A job whose output already exists and is complete
-(a valid talkinghead C2PA manifest, whose hash covers the whole file) is
-skipped, so an interrupted batch resumes where it stopped. Every job runs the same pipeline as the
+(a valid talkinghead C2PA manifest, whose hash covers the whole file, recording this job's
+fingerprint: its inputs' contents, text, options and frame limit) is skipped, so an interrupted
+batch resumes where it stopped and a changed job is rendered again. Every job runs the same pipeline as the
 CLI; a failing job is reported and the others go on. With ``--ray`` the jobs are Ray tasks (one CPU
 each); inputs and outputs must then be on a filesystem every node sees, with talkinghead installed.
 """
@@ -34,7 +35,7 @@ from talkinghead.config import AnimateConfig, SpeakConfig
 from talkinghead.errors import ConfigError, InputError, TalkingHeadError
 from talkinghead.provenance.credentials import VIDEO_EXTENSIONS
 
-__all__ = ["Job", "JobResult", "BatchSummary", "load_jobs", "is_complete", "run_job", "run_batch"]
+__all__ = ["Job", "JobResult", "BatchSummary", "load_jobs", "job_fingerprint", "is_complete", "run_job", "run_batch"]
 
 _DRIVERS = ("driving", "audio", "text")
 _STRENGTHS = ("pose", "expression", "eyes", "mouth")
@@ -53,6 +54,7 @@ class Job:
     text: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     max_frames: int | None = None
+    fingerprint: str | None = None  # set by run_batch (job_fingerprint); recorded in the output's manifest
 
     @property
     def kind(self) -> str:
@@ -230,10 +232,25 @@ def load_jobs(path: str | os.PathLike, out_dir: str | os.PathLike | None = None)
 
 
 # -- one job ------------------------------------------------------------------------------------
-def is_complete(path: str | os.PathLike) -> bool:
+def job_fingerprint(job: Job) -> str:
+    """What the job renders from: its kind, the contents of its input files, its text, options and
+    frame limit (sha256). Any change means the output is rendered again on resume."""
+    import hashlib
+    import json
+
+    from talkinghead.io.atomic import file_sha256
+
+    what = {"kind": job.kind, "text": job.text, "options": job.options, "max_frames": job.max_frames,
+            "inputs": [file_sha256(f) if f is not None else None for f in (job.source, job.driving, job.audio)]}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def is_complete(path: str | os.PathLike, fingerprint: str | None = None) -> bool:
     """True when ``path`` is a finished talkinghead output: a valid C2PA manifest (its hash covers the
-    whole file, so a cut-off file fails) whose claim generator is talkinghead. Every output is signed,
-    so anything else at the path (a damaged file, another program's video) is rendered again."""
+    whole file, so a cut-off file fails) whose claim generator is talkinghead, and, given a job's
+    ``fingerprint``, made by that same job (the manifest records it). Every output is signed, so
+    anything else at the path (a damaged file, another program's video, an output of the job before
+    its inputs or options changed) is rendered again."""
     from talkinghead.provenance.credentials import read_credentials
 
     p = Path(os.fspath(path))
@@ -243,7 +260,9 @@ def is_complete(path: str | os.PathLike) -> bool:
         c = read_credentials(p)
     except (TalkingHeadError, OSError, ValueError):
         return False
-    return c.ok and str(c.summary.get("generator", "")).startswith("talkinghead")
+    if not (c.ok and str(c.summary.get("generator", "")).startswith("talkinghead")):
+        return False
+    return fingerprint is None or (c.summary.get("generation") or {}).get("batch_job") == fingerprint
 
 
 def _limit_threads() -> None:
@@ -258,28 +277,35 @@ def _limit_threads() -> None:
 
 def run_job(job: Job) -> JobResult:
     """Render one job (in whichever process calls it); user errors become a "failed" result."""
+    from talkinghead.pipelines.provenance import generation_record
+
     t0 = time.perf_counter()
     try:
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
         cfg = job.config()
-        if job.kind == "animate":
-            from talkinghead.pipelines.animate import AnimatePipeline
-
-            res = AnimatePipeline(cfg, notify=lambda *a, **k: None)(job.source, job.driving, job.output,
-                                                                    max_frames=job.max_frames)
-        else:
-            try:
-                from talkinghead.pipelines.speak import SpeakPipeline
-            except ImportError:
-                raise ConfigError(job.name, "audio/text jobs need the speak pipeline, not available here") from None
-            res = SpeakPipeline(cfg, notify=lambda *a, **k: None)(
-                job.source, audio=job.audio, text=job.text, output=job.output, max_frames=job.max_frames)
-        return JobResult(job.name, job.output, "done", time.perf_counter() - t0, res.n_frames)
+        with generation_record({"batch_job": job.fingerprint or job_fingerprint(job)}):
+            return _render(job, cfg, t0)
     except TalkingHeadError as e:
         return JobResult(job.name, job.output, "failed", time.perf_counter() - t0, error=str(e))
     except Exception as e:  # noqa: BLE001 - a bug in one job must not stop the batch
         return JobResult(job.name, job.output, "failed", time.perf_counter() - t0,
                          error=f"internal error: {type(e).__name__}: {e}")
+
+
+def _render(job: Job, cfg, t0: float) -> JobResult:
+    if job.kind == "animate":
+        from talkinghead.pipelines.animate import AnimatePipeline
+
+        res = AnimatePipeline(cfg, notify=lambda *a, **k: None)(job.source, job.driving, job.output,
+                                                                max_frames=job.max_frames)
+    else:
+        try:
+            from talkinghead.pipelines.speak import SpeakPipeline
+        except ImportError:
+            raise ConfigError(job.name, "audio/text jobs need the speak pipeline, not available here") from None
+        res = SpeakPipeline(cfg, notify=lambda *a, **k: None)(
+            job.source, audio=job.audio, text=job.text, output=job.output, max_frames=job.max_frames)
+    return JobResult(job.name, job.output, "done", time.perf_counter() - t0, res.n_frames)
 
 
 _STOP = False  # set in a worker process once it was interrupted: queued jobs then return at once
@@ -395,7 +421,8 @@ def run_batch(jobs: Iterable[Job], workers: int = 2, ray_address: str | None = N
 
     todo = []
     for j in jobs:
-        if resume and is_complete(j.output):
+        j.fingerprint = j.fingerprint or job_fingerprint(j)
+        if resume and is_complete(j.output, j.fingerprint):
             done(JobResult(j.name, j.output, "skipped"))
         else:
             todo.append(j)

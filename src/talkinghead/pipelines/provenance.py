@@ -29,6 +29,22 @@ def fixed_payload_id(output_id: int):
         _FIXED_OUTPUT_ID = previous
 
 
+_GENERATION: dict | None = None
+
+
+@contextmanager
+def generation_record(record: dict):
+    """Outputs made inside carry ``record`` (small, JSON-able) in their C2PA manifest, as the
+    ``org.talkinghead.generation`` assertion (batch: which job made the file, so a resume can tell a
+    changed job from a finished one)."""
+    global _GENERATION
+    previous, _GENERATION = _GENERATION, dict(record)
+    try:
+        yield
+    finally:
+        _GENERATION = previous
+
+
 class Provenance:
     """One per output: ``mark(frame)`` watermarks (and labels) a frame; ``signer(...)`` signs the file."""
 
@@ -38,6 +54,7 @@ class Provenance:
         self.label = bool(getattr(cfg, "label", False))
         self.cert = getattr(cfg, "sign_cert", None)
         self.key = getattr(cfg, "sign_key", None)
+        self.record = dict(_GENERATION) if _GENERATION else None
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         if self.label:
@@ -48,5 +65,5 @@ class Provenance:
         """The ``finalize`` hook for a writer: C2PA-sign the finished temp file before it is renamed."""
         def finalize(tmp: Path) -> None:
             sign_file(tmp, [Path(i) for i in ingredients if i is not None], title=Path(output).name,
-                      cert=self.cert, key=self.key)
+                      cert=self.cert, key=self.key, extra=self.record)
         return finalize

@@ -464,6 +464,8 @@ def _summary(active: dict | None) -> dict:
         if str(a.get("label", "")).startswith("c2pa.actions"):
             for act in (a.get("data") or {}).get("actions", []):
                 acts.append({k: act.get(k) for k in ("action", "digitalSourceType") if act.get(k)})
+        elif a.get("label") == "org.talkinghead.generation" and isinstance(a.get("data"), dict):
+            out["generation"] = a["data"]
     if acts:
         out["actions"] = acts
     ings = [i.get("title") for i in active.get("ingredients") or []]
