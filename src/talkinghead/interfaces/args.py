@@ -42,8 +42,9 @@ def port_number(v: str) -> int:
 
 
 positive_int = _int_at_least(1)
-at_least_two = _int_at_least(2)  # e.g. eval reenact --max-frames: frame 1 is the source, compared from frame 2
 """An argparse ``type`` accepting a whole number >= 1 (frame counts, worker counts)."""
+at_least_two = _int_at_least(2)
+"""An argparse ``type`` accepting a whole number >= 2 (eval reenact --max-frames: frame 1 is the source)."""
 non_negative_int = _int_at_least(0)
 """An argparse ``type`` accepting a whole number >= 0 (step counts)."""
 
