@@ -407,7 +407,7 @@ def finetune_person(frames: np.ndarray, points: np.ndarray, model_dir: str | Pat
     cfg = cfg or FinetuneConfig()
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    model_dir, out_dir = Path(model_dir), Path(out_dir).resolve()  # resolved: "-o ." has a name to write beside
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(out_dir, "exists and is not a folder (a person folder is written here)")
     if not out_dir.parent.is_dir():
