@@ -93,6 +93,14 @@ def test_outputs_and_ray_address_are_checked_before_rendering(tmp_path, demo_inp
         with pytest.raises(ConfigError, match="not a Ray address"):
             run_batch(load_jobs(f), workers=1, ray_address="garbage")
         assert not (tmp_path / "ok.mp4").exists()
+        import socket
+
+        with socket.socket() as s:  # a port where nothing listens: our own error, not Ray's minutes of retries
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"nothing answers at 127.0.0.1:{port}"):
+            run_batch(load_jobs(f), workers=1, ray_address=f"127.0.0.1:{port}")
+        assert not (tmp_path / "ok.mp4").exists()
 
 
 def test_batch_renders_resumes_and_reports_failures(tmp_path, demo_inputs, faceless, capsys):

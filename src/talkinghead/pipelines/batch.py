@@ -358,14 +358,32 @@ def _run_processes(jobs: list[Job], workers: int, done: Callable[[JobResult], No
     ex.shutdown(wait=True)
 
 
-def _looks_like_ray_address(address: str) -> bool:
-    """host:port (port 1-65535), optionally with a scheme such as ray://, or 'auto'."""
+def _ray_host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of host:port (port 1-65535), optionally with a scheme such as ray://; else None."""
     import re
 
-    if address == "auto":
-        return True
     m = re.fullmatch(r"(?:[a-z]+://)?\[?([A-Za-z0-9._:-]+?)\]?:(\d{1,5})", address)
-    return m is not None and 0 < int(m.group(2)) < 65536
+    return (m.group(1), int(m.group(2))) if m is not None and 0 < int(m.group(2)) < 65536 else None
+
+
+def _looks_like_ray_address(address: str) -> bool:
+    """host:port (port 1-65535), optionally with a scheme such as ray://, or 'auto'."""
+    return address == "auto" or _ray_host_port(address) is not None
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A quick TCP connect to a host:port address: Ray itself retries an address where nothing
+    answers for many minutes before it gives up."""
+    import socket
+
+    hp = _ray_host_port(address)
+    if hp is None:  # "auto": Ray finds the cluster itself
+        return
+    try:
+        socket.create_connection(hp, timeout=timeout).close()
+    except OSError as e:
+        raise ConfigError(None, f"--ray {address}: nothing answers at {hp[0]}:{hp[1]} "
+                                f"({e.strerror or type(e).__name__}); is the cluster running?") from None
 
 
 def _run_ray(jobs: list[Job], address: str, workers: int, done: Callable[[JobResult], None]) -> int:
@@ -376,6 +394,8 @@ def _run_ray(jobs: list[Job], address: str, workers: int, done: Callable[[JobRes
         raise ConfigError(None, "--ray needs the 'ray' package (pip install ray)") from None
     if address != "local" and not _looks_like_ray_address(address):
         raise ConfigError(None, f"--ray: {address!r} is not a Ray address (use 'local', host:port or ray://host:port)")
+    if address != "local":
+        _check_reachable(address)
     started = not ray.is_initialized()
     if started:
         kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
