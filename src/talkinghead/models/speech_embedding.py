@@ -77,22 +77,27 @@ def _sessions():
     return mel, ort.InferenceSession(m.SerializeToString(), opts, providers=prov)
 
 
-def _layer(samples: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
-    """Layer output (T', C * F) and the times (s, relative to ``samples[0]``) of its frames, with the
-    input delayed by ``shift`` samples."""
-    mel_s, emb_s = _sessions()
-    pad = int(PAD_S * SR) + shift
-    x = np.zeros(samples.shape[0] + pad + int(PAD_S * SR), np.float32)
+def _spectrogram(samples: np.ndarray) -> np.ndarray:
+    """The melspectrogram model's frames (T, 32) of ``samples`` with PAD_S of silence on each side
+    (frame ``i`` centred at ``i`` x 10 ms + MEL_CENTRE_S - PAD_S from ``samples[0]``)."""
+    mel_s, _ = _sessions()
+    pad = int(PAD_S * SR)
+    x = np.zeros(max(samples.shape[0] + 2 * pad, 512 + 160 * (LAYER[2] - 1)), np.float32)  # >= one field
     x[pad: pad + samples.shape[0]] = samples
     x *= 32767.0  # the model expects 16-bit sample values
-    need = 512 + 160 * (LAYER[2] - 1)
-    if x.shape[0] < need:  # shorter than one receptive field: more silence
-        x = np.pad(x, (0, need - x.shape[0]))
-    spec = mel_s.run(None, {"input": x[None]})[0].reshape(-1, 32) / 10.0 + 2.0  # openWakeWord's scaling
+    return mel_s.run(None, {"input": x[None]})[0].reshape(-1, 32) / 10.0 + 2.0  # openWakeWord's scaling
+
+
+def _layer(spec: np.ndarray, delay: int) -> tuple[np.ndarray, np.ndarray]:
+    """Layer output (T', C * F) and the times (s, relative to the samples' start) of its frames, with
+    the input delayed by ``delay`` mel frames. A delay of whole 10 ms hops shifts the spectrogram by
+    whole frames, so it is the same spectrogram led in by ``delay`` frames of its leading silence."""
+    _, emb_s = _sessions()
+    spec = np.concatenate([np.repeat(spec[:1], delay, axis=0), spec])  # frame 0 lies wholly in the silence
     out = emb_s.run(None, {"input_1": spec[None, :, :, None].astype(np.float32)})[0][0]  # (C, T', F)
     f = out.transpose(1, 0, 2).reshape(out.shape[1], -1)
     stride, rf = LAYER[1], LAYER[2]
-    centre = (np.arange(f.shape[0]) * stride + (rf - 1) / 2) * MEL_HOP_S + MEL_CENTRE_S - pad / SR
+    centre = (np.arange(f.shape[0]) * stride + (rf - 1) / 2 - delay) * MEL_HOP_S + MEL_CENTRE_S - PAD_S
     return f, centre
 
 
@@ -110,10 +115,12 @@ def speech_features(samples: np.ndarray, n_frames: int, phases: int = PHASES) ->
     (frame ``i`` at ``i`` x 10 ms, as :func:`talkinghead.drivers.audio.log_mel`).
 
     The layer's 40 ms stride comes from max-pooling, so its output depends on where the pooling grid
-    falls; the mean over ``phases`` evenly spaced input delays removes that dependence."""
-    samples = np.asarray(samples, np.float32)
+    falls; the mean over ``phases`` evenly spaced input delays (whole 10 ms hops: ``phases`` divides
+    the stride) removes that dependence. The spectrogram is computed once for all of them."""
+    if phases < 1 or LAYER[1] % phases:
+        raise ValueError(f"phases must divide the layer's stride ({LAYER[1]} frames), got {phases}")
+    spec = _spectrogram(np.asarray(samples, np.float32))
     acc = np.zeros((n_frames, N_FEATURES), np.float32)
-    step = LAYER[1] * 160 // phases
     for p in range(phases):
-        acc += _resample(*_layer(samples, p * step), n_frames)
+        acc += _resample(*_layer(spec, p * (LAYER[1] // phases)), n_frames)
     return acc / phases
