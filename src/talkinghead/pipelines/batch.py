@@ -20,6 +20,7 @@ each); inputs and outputs must then be on a filesystem every node sees, with tal
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import sys
 import time
@@ -238,11 +239,26 @@ def job_fingerprint(job: Job) -> str:
     import hashlib
     import json
 
+    what = {"kind": job.kind, "text": job.text, "options": job.options, "max_frames": job.max_frames,
+            "inputs": [_content_hash(f) if f is not None else None for f in (job.source, job.driving, job.audio)]}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _content_hash(path: str) -> str | None:
+    """sha256 of a file, read once per process for as long as its size and mtime stay the same (many
+    jobs share one driver video or portrait)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _hash_of(os.path.realpath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _hash_of(path: str, size: int, mtime_ns: int) -> str | None:
     from talkinghead.io.atomic import file_sha256
 
-    what = {"kind": job.kind, "text": job.text, "options": job.options, "max_frames": job.max_frames,
-            "inputs": [file_sha256(f) if f is not None else None for f in (job.source, job.driving, job.audio)]}
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return file_sha256(path)
 
 
 def is_complete(path: str | os.PathLike, fingerprint: str | None = None) -> bool:
