@@ -318,7 +318,7 @@ def bench_fewshot(a) -> dict:
             if a.finetune_steps > 0:
                 with tempfile.TemporaryDirectory() as td:
                     finetune_person(crops[ref], cp[ref], model, td,
-                                    FinetuneConfig(steps=a.finetune_steps, batch_size=min(4, 2 * k)), log=lambda *x: None)
+                                    FinetuneConfig(steps=a.finetune_steps, batch_size=min(4, 2 * k)), progress=False)
                     gens["finetuned"] = load_model(Path(td) / "generator")
             row = {"clip": stem, "k": int(k)}
             for name, g in gens.items():
