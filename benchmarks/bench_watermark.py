@@ -127,6 +127,23 @@ def video_attacks(frames: list[np.ndarray], tmp: Path, seed: int) -> dict[str, l
 # -- samples ---------------------------------------------------------------------------------------
 
 
+def unmarked_render(pipe, source: Path, driving: Path, n_frames: int) -> list[np.ndarray]:
+    """The animate pipeline's frames *before* its provenance step. Its outputs are watermarked
+    already (every output is), and a second mark on top shares the same sync pattern, which
+    inflates the score and mixes two payloads; the candidates must mark clean renders."""
+    from talkinghead.drivers.video import track_driver
+    from talkinghead.pipelines.source import prepare_source
+
+    src = prepare_source(source, pipe.config, log=lambda *a, **k: None)
+    track = track_driver(driving, face_index=None, max_frames=n_frames)
+    frames = []
+    for frame, _ in pipe._render(src, track, driving, False):
+        frames.append(frame)
+        if len(frames) >= min(n_frames, len(track.motions)):
+            break
+    return frames
+
+
 def generated(n: int, n_frames: int, cache: Path) -> tuple[list[tuple[str, list[np.ndarray]]], list[float]]:
     """n pipeline outputs (alternating 256/512 crops) as lists of frames; per-frame times at 512."""
     portraits = sorted((SHARED / "portraits").iterdir())
@@ -137,7 +154,7 @@ def generated(n: int, n_frames: int, cache: Path) -> tuple[list[tuple[str, list[
         size = 256 if i % 2 == 0 else 512
         src, drv = portraits[(i * 5) % len(portraits)], drivers[(i * 7) % len(drivers)]
         name = f"{src.stem}+{drv.stem}@{size}"
-        f = cache / f"gen2_{i:03d}_{size}_{n_frames}.npz"
+        f = cache / f"gen3_{i:03d}_{size}_{n_frames}.npz"
         if f.exists():
             frames = list(np.load(f)["frames"])
         else:
@@ -148,14 +165,13 @@ def generated(n: int, n_frames: int, cache: Path) -> tuple[list[tuple[str, list[
                 pipe[size] = AnimatePipeline(AnimateConfig(size=size))
             t = time.perf_counter()
             try:
-                r = pipe[size](src, drv, None, max_frames=n_frames)
+                frames = unmarked_render(pipe[size], src, drv, n_frames)
             except Exception as e:  # noqa: BLE001 - e.g. no face: take the next pair
                 print(f"  skip {name}: {e}", file=sys.stderr)
                 continue
             dt = time.perf_counter() - t
             if size == 512:
-                t512.append(dt / max(1, r.n_frames))
-            frames = r.frames
+                t512.append(dt / max(1, len(frames)))
             np.savez_compressed(f, frames=np.stack(frames))
         out.append((name, frames))
     return out, t512
@@ -261,6 +277,8 @@ def main() -> int:
     gen, t512 = generated(a.n_gen, a.frames, cache)
     sizes = sorted({f[0].shape[:2] for _, f in gen})
     print(f"  {len(gen)} outputs, sizes {sizes[0]}..{sizes[-1]}")
+    clean_hits = [name for name, frames in gen if detect_watermark(frames).found]
+    print(f"  unmarked renders read as marked: {len(clean_hits)}/{len(gen)} {clean_hits}")
 
     cands = []
     for c in a.candidates.split(","):

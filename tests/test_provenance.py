@@ -277,6 +277,23 @@ def test_small_flat_background_survives_half_resize_crf28(tmp_path, background):
     assert r.scale == pytest.approx(0.5, abs=0.01)
 
 
+def test_tiny_frames_get_stronger_chroma():
+    """Frames under 360 px hold about half a tile after 0.5x: Cb grows as the frame shrinks (capped),
+    on the same bins (the detector is the same); frames from 360 px up are unchanged."""
+    from talkinghead.provenance.watermark import DEFAULT_SCHEME as S
+
+    assert S.for_size(512, 600) is S
+    small = S.variant()
+    assert S.for_size(400, 500) is small and small.chroma == pytest.approx(2.6)
+    assert S.for_size(278, 278).chroma == pytest.approx(2.6 * 1.3)
+    assert S.for_size(120, 300).chroma == pytest.approx(2.6 * 1.35)  # capped
+    assert S.for_size(278, 278) is S.for_size(277, 279)  # cached per boost
+    a, b = Watermarker(PAYLOAD).embed(natural(41, 278, 278)), Watermarker(PAYLOAD).embed(natural(41, 400, 400))
+    cb = lambda x, ref: float(np.std((x.astype(np.float32) - ref.astype(np.float32)) @ np.array([-0.1687, -0.3313, 0.5])))
+    assert cb(a, natural(41, 278, 278)) > 1.15 * cb(b, natural(41, 400, 400))
+    assert detect_watermark(a).payload == PAYLOAD.as_dict()
+
+
 def test_headroom_keeps_black_and_white_nearly_unchanged():
     """The toe / shoulder only lifts black (and lowers white) by a few levels, with no gross cast."""
     wm = Watermarker(PAYLOAD)
