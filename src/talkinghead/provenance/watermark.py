@@ -22,9 +22,10 @@ transform in ``benchmarks/bench_watermark.py``):
   luminance adaptation (up to 2.5x near black and 2x near white, where visibility thresholds are
   highest and where codecs wipe a weak mark from flat areas). A soft toe / shoulder tone curve
   (0 -> 1, 1, 3 levels in R, G, B; same below 255) keeps headroom so the mark is not clipped away
-  in black / white areas. Small frames (< 448 px) get +18 % Cb, frames under 360 px up to 35 % more. Found after 0.5x + CRF 28 on a
-  black-background 278 px cartoon: z 4.5 -> 8+; synthetic 256 px black / white backgrounds:
-  z 4.3-5.1 -> 8.7-11.4. Embedding is a few array operations on cached tiles and one LUT.
+  in black / white areas. Small frames (< 448 px) get +18 % Cb, and frames under 360 px up to
+  35 % more again. Found after 0.5x + CRF 28 on a black-background 278 px cartoon: z 4.5 -> 8+;
+  synthetic 256 px black / white backgrounds: z 4.3-5.1 -> 8.7-11.4. Embedding is a few array
+  operations on cached tiles and one LUT.
 * Detection: per channel, residual = image minus a wide blur, divided by the local RMS (edges
   clipped), averaged over up to 150 frames (host content moves, the mark does not), resampled to the tile
   period, folded modulo the tile and Fourier transformed. Each channel's spectrum is whitened by
