@@ -78,6 +78,24 @@ def _png_with_header_size(path: Path, w: int, h: int) -> None:
 # atomic_output
 
 
+def test_atomic_folder_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
+    from talkinghead.io.atomic import atomic_folder
+
+    out = tmp_path / "person"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(out) as tmp:
+            (tmp / "new.txt").write_text("half")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["person"]  # no temp folder left
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    with atomic_folder(out) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["person"]
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+
+
 def test_atomic_output_moves_into_place_on_success(tmp_path: Path) -> None:
     out = tmp_path / "x.mp4"
     with atomic_output(out) as tmp:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from talkinghead.errors import InputError, OutputError
 
-__all__ = ["atomic_output", "check_input_file", "check_output_path", "file_sha256", "json_safe", "write_json"]
+__all__ = ["atomic_folder", "atomic_output", "check_input_file", "check_output_path", "file_sha256", "json_safe", "write_json"]
 
 # errno -> user-facing reason for OSErrors raised while creating or writing an output.
 _OUTPUT_ERRNO_REASONS = {
@@ -173,6 +174,29 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     except OSError as e:
         _remove_quietly(tmp)
         raise _output_error(p, e) from e
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new, empty hidden folder beside ``path``; if the block succeeds it takes the place of
+    ``path`` (a folder already there is moved aside, then removed), otherwise it is removed. A crash
+    never leaves a half-written folder at ``path``. The parent folder must exist."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir()
+        yield tmp
+        if p.exists():
+            old = p.with_name(f".{p.name}.old-{os.getpid()}")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(p, old)
+            os.replace(tmp, p)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, p)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def file_sha256(path: str | os.PathLike) -> str | None:

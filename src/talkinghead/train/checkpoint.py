@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from talkinghead.errors import InputError
+from talkinghead.io.atomic import atomic_folder
 from talkinghead.models.modeling import load_state, save_pretrained
 
 _STEP_RE = re.compile(r"^step-(\d+)$")
@@ -67,18 +68,13 @@ def save_checkpoint(out: str | os.PathLike, step: int, models: dict, opts: dict[
 
     root = Path(out) / "checkpoints"
     final = root / f"step-{step:07d}"
-    tmp = root / f".tmp-step-{step:07d}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    for name, m in models.items():
-        save_pretrained(m, tmp / name)
-    tensors, meta = optimizer_state(opts)
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({"step": step, "optimizers": meta, "extra": extra or {}}, indent=1))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    root.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(final) as tmp:
+        for name, m in models.items():
+            save_pretrained(m, tmp / name)
+        tensors, meta = optimizer_state(opts)
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / "state.json").write_text(json.dumps({"step": step, "optimizers": meta, "extra": extra or {}}, indent=1))
     for old in list_checkpoints(out)[:-keep_last] if keep_last > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final

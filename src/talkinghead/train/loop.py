@@ -17,8 +17,6 @@ the same run on a different number of processes, sees the same samples.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +28,7 @@ from tqdm import tqdm
 
 from talkinghead.config import StrictConfig
 from talkinghead.errors import ConfigError, OutputError
-from talkinghead.io.atomic import file_sha256
+from talkinghead.io.atomic import atomic_folder, file_sha256
 from talkinghead.train.data import DataConfig, build_dataset
 from talkinghead.train.losses import LossConfig
 
@@ -462,23 +460,12 @@ def finetune_person(frames: np.ndarray, points: np.ndarray, model_dir: str | Pat
             "source_sha256": [h for h in (file_sha256(p) for p in sources or []) if h],  # see person_notice
             "wall_s": round(time.time() - t0, 2),
             "final": {k: float(v) for k, v in logs.items()}}
-    # Written beside the target and moved into place whole: an interrupted run leaves no half person.
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir()
+    # Written beside the target and moved into place whole: an interrupted run leaves no half person;
+    # an earlier person (or an empty folder) is replaced.
+    with atomic_folder(out_dir) as tmp:
         Gp.eval().save_pretrained(tmp / "generator", {"k": len(x), "finetune_steps": cfg.steps})
         save_file({"embedding": e.contiguous()}, str(tmp / "embedding.safetensors"))
         (tmp / "person.json").write_text(json.dumps(info, indent=2) + "\n")
-        if out_dir.exists():  # an earlier person (or an empty folder) is replaced
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return info
 
 
