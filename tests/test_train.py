@@ -333,3 +333,49 @@ def test_finetune_refuses_a_model_that_is_not_few_shot(tmp_path, capsys) -> None
     err = capsys.readouterr().err
     assert "not a few-shot model (its generator: OcclusionAwareGenerator" in err and "internal" not in err
     assert not (tmp_path / "person").exists()
+
+
+def test_prefetched_batches_equal_make_batch() -> None:
+    """The loader threads hand out exactly the batches make_batch builds, in step order."""
+    from talkinghead.train.loop import Prefetcher
+
+    cfg = tiny_config("fewshot", Path("unused"), loader_threads=3)
+    ds = _dataset(cfg)
+    pre = Prefetcher(ds, cfg, 0, 1, torch.device("cpu"), end=7)
+    try:
+        for step in range(7):
+            got, want = pre.get(step), make_batch(ds, cfg, step, 0, 1, "cpu")
+            assert got.keys() == want.keys()
+            for k in want:
+                assert torch.equal(got[k], want[k]), (step, k)
+    finally:
+        pre.close()
+    with pytest.raises(ConfigError):
+        tiny_config("fewshot", Path("unused"), loader_threads=-1)
+
+
+def test_episode_landmarks_are_drawn_from_each_frames_points(tmp_path) -> None:
+    """Few-shot episodes from the video cache: each landmark picture is that frame's own points drawn
+    (they are drawn once at load and looked up per episode)."""
+    from talkinghead.models.blocks import landmark_image
+    from talkinghead.train.data import AlignedFrames, DataConfig
+
+    rng = np.random.default_rng(0)
+    d = tmp_path / "clip"
+    d.mkdir()
+    n, S = 6, 32
+    base = np.random.default_rng(1).uniform(6, 26, (478, 3))
+    pts = np.stack([base + rng.normal(0, 0.8, base.shape) for _ in range(n)])
+    pts[2] = np.nan  # an untracked frame is never sampled
+    crops = (np.arange(n, dtype=np.uint8)[:, None, None, None] * 40 + np.zeros((n, S, S, 3), np.uint8))
+    np.save(d / f"aligned{S}.npy", crops)
+    np.save(d / f"aligned{S}_points.npy", pts)
+    cfg = DataConfig(source="videos", cache=str(tmp_path), size=S, k_shot=3, flip=False)
+    ds = AlignedFrames(cfg, ["clip"], "episodes")
+    for i in range(5):
+        ep = ds.item(0, np.random.default_rng(i))
+        for img, lm in zip(ep["frames"], ep["landmarks"]):
+            f = int(round(float(img[0, 0, 0]) * 255 / 40))  # the crop's value says which frame it is
+            assert f != 2
+            want = landmark_image(pts[f], S).transpose(2, 0, 1).astype(np.float32) / 255
+            np.testing.assert_array_equal(lm, want)

@@ -370,6 +370,9 @@ class AlignedFrames:
             self.crops.append(_load(f))
             self.points.append(pts)
             self.valid.append(ok)
+        if mode == "episodes":  # every frame's landmark picture, drawn once (drawing them per step set the pace)
+            self.lm_images = [{int(f): landmark_image(pts[f], cfg.size) for f in ok}
+                              for pts, ok in zip(self.points, self.valid)]
         if not self.crops:
             raise InputError(cfg.cache, "no aligned crops in the cache")
         self.n_videos = len(self.crops)
@@ -391,7 +394,7 @@ class AlignedFrames:
         K = self.cfg.k_shot
         fr = rng.choice(ok, K + 1, replace=len(ok) < K + 1)
         frames = np.stack([to_chw(self.crops[v][f]) for f in fr])
-        lms = np.stack([to_chw(landmark_image(self.points[v][f], S)) for f in fr])
+        lms = np.stack([to_chw(self.lm_images[v][int(f)]) for f in fr])
         d = {"frames": frames, "landmarks": lms}
         if flip:
             _flip(d, list(d))

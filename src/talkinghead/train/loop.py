@@ -78,6 +78,8 @@ class TrainConfig(StrictConfig):
     """auto/bf16: bf16 autocast on GPUs; CPU always runs fp32."""
     threads: int = 0
     """torch CPU threads (0: torch's default)."""
+    loader_threads: int = 2
+    """Threads that build the next batches while the current step runs (0: build each in the loop)."""
     output: str = "out/train/run"
 
     def __post_init__(self) -> None:
@@ -89,6 +91,8 @@ class TrainConfig(StrictConfig):
             raise ConfigError(None, "model and discriminator must be mappings")
         if self.steps < 0 or self.batch_size < 1 or self.log_every < 1 or self.checkpoint_every < 1:
             raise ConfigError(None, "steps >= 0, batch_size, log_every and checkpoint_every >= 1 required")
+        if self.loader_threads < 0:
+            raise ConfigError(None, f"loader_threads must be >= 0, got {self.loader_threads}")
         model_configs(self)  # validate the architecture keys now, not at step 0
 
     @classmethod
@@ -220,6 +224,34 @@ def make_batch(ds, cfg: TrainConfig, step: int, rank: int, world: int, device) -
     return batch
 
 
+class Prefetcher:
+    """``make_batch`` of the coming steps on background threads (the numpy / OpenCV work releases the
+    GIL), so a GPU step does not wait for its data. Batches are the ones ``make_batch`` gives: each is
+    a pure function of its step. ``threads=0``: built in the caller, one at a time."""
+
+    def __init__(self, ds, cfg: TrainConfig, rank: int, world: int, device, end: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.args, self.device, self.end = (ds, cfg, rank, world), device, end
+        self.depth = 2 * cfg.loader_threads
+        self.pool = ThreadPoolExecutor(cfg.loader_threads, "batches") if cfg.loader_threads else None
+        self.pending: dict[int, Any] = {}
+
+    def get(self, step: int) -> dict[str, torch.Tensor]:
+        if self.pool is None:
+            return make_batch(*self.args, step, self.device)  # type: ignore[misc]
+        ds, cfg, rank, world = self.args
+        for s in range(step, min(self.end, step + self.depth)):
+            if s not in self.pending:
+                self.pending[s] = self.pool.submit(make_batch, ds, cfg, s, rank, world, torch.device("cpu"))
+        batch = self.pending.pop(step).result()
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 # -- logging ------------------------------------------------------------------------------------------
 def save_grid(path: Path, batch: dict, outs: dict, keys: list[str], max_rows: int = 4) -> None:
     """Rows = samples, columns = ``keys`` (looked up in outputs, then batch); written as PNG."""
@@ -322,8 +354,9 @@ def train(cfg: TrainConfig, log=print, resume: bool = True, stop_at: int | None 
     d_full = D.wrap_ddp(task.d_loss, info) if task.d_loss is not None else None
     t0, step, logs = time.time(), start, {}
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+    batches = Prefetcher(ds, cfg, info.rank, info.world_size, info.device, end)
     while step < end:
-        batch = make_batch(ds, cfg, step, info.rank, info.world_size, info.device)
+        batch = batches.get(step)
         with D.autocast(info, cfg.precision):
             total, logs, outs = g_full(batch)
         opts["g"].zero_grad(set_to_none=True)
@@ -358,6 +391,7 @@ def train(cfg: TrainConfig, log=print, resume: bool = True, stop_at: int | None 
         if over:
             say(f"max_minutes reached at step {step}; stopping (resume continues from here)")
             break
+    batches.close()
     if info.is_main and step >= cfg.steps:
         for name, m in task.networks.items():
             m.save_pretrained(out / "final" / name, {"steps": step, "task": cfg.task})
