@@ -363,6 +363,7 @@ def test_video_audio_is_trimmed_to_video(clip: tuple[Path, list[np.ndarray]]) ->
     assert len(audio) / sr == pytest.approx(N / FPS, abs=0.05)  # 1.5 s source cut to 0.8 s
     assert _peak_hz(audio, sr) == pytest.approx(440, abs=10)
     assert 0.3 < np.abs(audio).max() < 0.7
+    assert _audio_channels(path) == 2  # the stereo source stays stereo
 
 
 def test_video_reader_iterates_with_info(clip: tuple[Path, list[np.ndarray]]) -> None:
@@ -387,6 +388,14 @@ def test_video_writer_odd_size_and_audio_start(tmp_path: Path) -> None:
     audio, sr = read_audio(out, sr=16000)
     assert len(audio) / sr == pytest.approx(1.0, abs=0.05)
     assert np.abs(audio[: sr // 10]).max() > 0.3  # starts in the tone, not the silence
+    assert _audio_channels(out) == 1  # a mono source is muxed as mono
+
+
+def _audio_channels(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as c:
+        return c.streams.audio[0].codec_context.channels
 
 
 def test_start_times_of_picture_and_sound(tmp_path: Path) -> None:
@@ -584,3 +593,30 @@ def test_write_wav_roundtrip_and_errors(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="directory does not exist"):
         write_wav(tmp_path / "no" / "o.wav", x, 16000)
     assert _listing(tmp_path) == ["o.wav"]
+
+
+def test_rgb_to_i420_matches_swscale() -> None:
+    """The writer's own RGB -> yuv420p conversion gives what FFmpeg's swscale gives (BT.601, limited
+    range): luma within one level, chroma within a fraction of a level on average."""
+    from av.video.reformatter import ColorRange, Colorspace
+
+    from talkinghead.io.video import rgb_to_i420
+
+    smooth = _smooth_frames(1, 64, 48)[0]
+    colours = [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255], [128, 64, 200], [30, 200, 90],
+               [250, 240, 10]]
+    swatches = np.ascontiguousarray(np.repeat(np.array(colours, np.uint8)[None], 8, 1).repeat(48, 0))  # 8-px stripes
+    for rgb in (smooth, swatches):
+        want = av_frame_yuv(rgb, Colorspace.ITU601, ColorRange.MPEG)
+        got = rgb_to_i420(rgb)
+        assert got.shape == want.shape == (72, 64)
+        d = np.abs(got.astype(int) - want)
+        assert d[:48].max() <= 1
+        assert d[48:].mean() < 0.5 and d[48:].max() <= 8
+
+
+def av_frame_yuv(rgb: np.ndarray, space, rng) -> np.ndarray:
+    import av
+
+    f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    return f.reformat(format="yuv420p", dst_colorspace=space, dst_color_range=rng).to_ndarray().astype(int)

@@ -39,6 +39,33 @@ def test_cross_eval_fixes_the_payload_and_restores_it():
     assert len(fresh) == 3 and 7 not in fresh
 
 
+def test_provenance_settings_are_per_thread():
+    """Two threads (two web-UI requests) each inside their own payload id and generation record, made
+    at the same time, each get their own; neither leaks to the other or outside."""
+    import threading
+
+    from talkinghead.config import AnimateConfig
+    from talkinghead.pipelines.provenance import Provenance, fixed_payload_id, generation_record
+
+    both_inside = threading.Barrier(2)
+    got: dict[int, tuple] = {}
+
+    def job(k: int) -> None:
+        with fixed_payload_id(100 + k), generation_record({"job": k}):
+            both_inside.wait(timeout=10)
+            p = Provenance(AnimateConfig())
+            got[k] = (p.payload.output_id, p.record)
+            both_inside.wait(timeout=10)  # the other is still inside its own context
+
+    threads = [threading.Thread(target=job, args=(k,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == {1: (101, {"job": 1}), 2: (102, {"job": 2})}
+    assert Provenance(AnimateConfig()).record is None
+
+
 def test_akd_difference_interval() -> None:
     """The paired bootstrap of bench_neural: a constant shift gives that shift and a zero-width interval; pure
     noise around zero gives an interval that holds zero; frames with a missing face (NaN) are dropped."""

@@ -149,6 +149,30 @@ def test_mesh_warp_refines_folds() -> None:
     assert fold_rects(ramp.astype(np.float32), 4) == []
 
 
+def test_rasterize_windows_match_separate_calls() -> None:
+    """Several rectangles rasterised in one pass (folds included: later triangles win) give what one
+    call per rectangle gives, and leave every other pixel alone."""
+    from talkinghead.render.mesh_warp import TargetTriangles, delaunay
+
+    rng = np.random.default_rng(3)
+    pts = np.concatenate([border_points(S, 8), rng.uniform(40, 216, (150, 2))]).astype(np.float32)
+    target = pts.copy()
+    target[64:] += rng.normal(0, 6, (len(pts) - 64, 2)).astype(np.float32)  # enough to fold some triangles
+    tris = TargetTriangles(target, pts, delaunay(pts))
+    rects = [(30, 40, 90, 70), (60, 50, 130, 120), (200, 200, 300, 260), (10, 10, 10, 30)]  # overlap, past the edge, empty
+    one, cov = tris.rasterize((S, S), out=np.full((S, S, 2), -7, np.float32), windows=rects)
+    sep = np.full((S, S, 2), -7, np.float32)
+    for x0, y0, x1, y1 in rects:
+        x1, y1 = min(x1, S), min(y1, S)
+        if x1 > x0 and y1 > y0:
+            tris.rasterize((y1 - y0, x1 - x0), origin=(x0, y0), out=sep[y0:y1, x0:x1])
+    assert np.abs(one - sep).max() < 1e-3
+    inside = np.zeros((S, S), bool)
+    for x0, y0, x1, y1 in rects:
+        inside[y0:y1, x0:x1] = True
+    assert cov[inside].mean() > 0.9 and not cov[~inside].any() and (one[~inside] == -7).all()
+
+
 def test_similarity_fit() -> None:
     rng = np.random.default_rng(2)
     p = rng.uniform(0, 100, (30, 2))

@@ -395,6 +395,8 @@ class WarpRenderer:
             self._lid_offset.append(np.array(offs, np.float32))
         self.lids.prepare(self.image, pts, [(list(LID_UPPER[e]), list(LID_LOWER[e]), _EYES[e][3]) for e in range(2)])
         self._iris, self._irisless = _remove_irises(self.image, pts)
+        # least-squares eye affines (gaze): the source side is fixed, so its pseudo-inverse is too
+        self._eye_pinv = [np.linalg.pinv(np.c_[self.points[c], np.ones(len(c))]) for c, _, _, _ in _EYES]
         self.mouth.prepare(image, pts)
 
     def _copy_targets(self, face: np.ndarray) -> np.ndarray:
@@ -535,8 +537,7 @@ class WarpRenderer:
         x0, y0, x1, y1 = rect
         if fade <= 0 or x1 - x0 < 2 or y1 - y0 < 2:
             return
-        src_c = np.c_[self.points[contour], np.ones(len(contour))]
-        A = np.linalg.lstsq(src_c, tgt[contour].astype(np.float64), rcond=None)[0].T  # eye affine
+        A = (self._eye_pinv[eye] @ tgt[contour].astype(np.float64)).T  # eye affine (least squares)
         cs, rs = self._iris[eye]
         delta = (tgt[iris[0]] - (A[:, :2] @ cs + A[:, 2])) * fade  # gaze beyond the eye's motion
         try:
