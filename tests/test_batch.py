@@ -184,3 +184,36 @@ def test_jobs_file_encodings_and_outputs_that_are_inputs(tmp_path, demo_inputs):
             ConfigError, "line 2: output .* is an input of chain.csv line 3")
     refused("j.yaml", f"- {{source: {p}, driving: {d}, output: [a, b]}}\n", ConfigError, "output: expected a path")
     refused("j.yaml", "defaults: [1]\njobs: []\n", InputError, "defaults: expected a mapping")
+
+
+@pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_ctrl_c_stops_the_batch_cleanly(tmp_path, demo_inputs):
+    """Ctrl-C while one worker renders a long job and the other waits for work: exit 130, one line
+    ("interrupted", no traceback from the idle worker), no half-written output, no process left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    p = demo_inputs / "portrait.png"
+    long_text = " ".join(["This sentence is here to make one job take a long time to render."] * 12)
+    (tmp_path / "jobs.csv").write_text(f'source,text,output\n{p},"{long_text}",a.mp4\n{p},Hi.,b.mp4\n{p},Yes.,c.mp4\n')
+    proc = subprocess.Popen([sys.executable, "-m", "talkinghead.interfaces.cli", "batch", str(tmp_path / "jobs.csv"),
+                             "--workers", "2", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        t0 = time.time()
+        while not (is_complete(tmp_path / "b.mp4") and is_complete(tmp_path / "c.mp4")):
+            assert proc.poll() is None and time.time() - t0 < 120, "the short jobs did not finish"
+            time.sleep(0.2)
+        time.sleep(1.0)  # one worker now idle, the other inside the long job
+        assert proc.poll() is None, "the long job finished before the interrupt"
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "interrupted" in err, err
+    assert not (tmp_path / "a.mp4").exists() and not list(tmp_path.glob(".a.mp4*"))

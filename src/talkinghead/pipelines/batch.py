@@ -325,6 +325,7 @@ def _render(job: Job, cfg, t0: float) -> JobResult:
 
 
 _STOP = False  # set in a worker process once it was interrupted: queued jobs then return at once
+_BUSY = False  # a worker process is inside a job (an interrupt then stops that job)
 
 
 def _init_worker() -> None:
@@ -333,17 +334,23 @@ def _init_worker() -> None:
     def stop(signum, frame):
         global _STOP
         _STOP = True
-        raise KeyboardInterrupt
+        if _BUSY:  # stop the job (its temp files go); an idle worker just exits when the pool shuts
+            raise KeyboardInterrupt  # down (raising while it waits for work printed a traceback)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
 
 def _worker(job: Job) -> JobResult:
+    global _BUSY
     if _STOP:
         return JobResult(job.name, job.output, "failed", error="interrupted")
     _limit_threads()
-    return run_job(job)
+    _BUSY = True
+    try:
+        return run_job(job)
+    finally:
+        _BUSY = False
 
 
 # -- many jobs ----------------------------------------------------------------------------------
