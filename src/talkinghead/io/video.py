@@ -57,6 +57,8 @@ def rgb_to_i420(rgb: np.ndarray) -> np.ndarray:
     flat[:q] = uv[..., 0].reshape(-1)
     flat[q:] = uv[..., 1].reshape(-1)
     return out
+
+
 _NO_FRAMES = "no decodable frames (truncated or corrupt)"
 
 
@@ -462,7 +464,8 @@ class VideoWriter:
         size: (width, height) of the frames passed to :meth:`write`. H.264 in yuv420p needs even
             dimensions, so an odd width/height is cropped by one pixel (right/bottom).
         audio_from: a video or audio file whose first audio stream is muxed (as 48 kHz AAC, mono
-            for a mono source, else stereo), trimmed to the video's duration (frames / fps). No audio if it has none.
+            for a mono source, else stereo), trimmed to the video's duration (frames / fps). No
+            audio if it has none.
         audio_start: the time in ``audio_from``'s timeline (its container timestamps) that plays with
             the first frame; audio that begins later is led in with silence. A driver video's
             :attr:`VideoInfo.start_time`; for audio analysed from its first sample,
