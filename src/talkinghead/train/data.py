@@ -383,7 +383,7 @@ class AlignedFrames:
 
     def item(self, i: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         v = i % self.n_videos
-        ok, S = self.valid[v], self.cfg.size
+        ok = self.valid[v]
         flip = self.cfg.flip and rng.random() < 0.5
         if self.mode == "pairs":
             a, b = rng.choice(ok, 2, replace=len(ok) < 2)

@@ -227,7 +227,7 @@ def make_batch(ds, cfg: TrainConfig, step: int, rank: int, world: int, device) -
 class Prefetcher:
     """``make_batch`` of the coming steps on background threads (the numpy / OpenCV work releases the
     GIL), so a GPU step does not wait for its data. Batches are the ones ``make_batch`` gives: each is
-    a pure function of its step. ``threads=0``: built in the caller, one at a time."""
+    a pure function of its step. ``loader_threads=0``: built in the caller, one at a time."""
 
     def __init__(self, ds, cfg: TrainConfig, rank: int, world: int, device, end: int):
         from concurrent.futures import ThreadPoolExecutor
