@@ -429,3 +429,28 @@ def test_api_arguments_of_the_wrong_type_are_named(face_image, call, name):
     with pytest.raises(ArgumentTypeError) as e:
         call(P, face_image)
     assert str(e.value).startswith(name) and isinstance(e.value, TypeError)
+
+
+def test_stderr_filter_drops_cut_off_noise():
+    """fd 2 handed back while a C++ log line was half written ("INFO: "): the fragment is dropped, not
+    left to prefix the next line; other text, complete or not, passes unchanged."""
+    import os
+
+    from talkinghead.interfaces.quiet import _pump
+
+    def through(*writes: bytes) -> bytes:
+        r, w = os.pipe()
+        out_r, out_w = os.pipe()
+        for chunk in writes:
+            os.write(w, chunk)
+        os.close(w)
+        _pump(r, out_w)
+        os.close(r)
+        os.close(out_w)
+        with os.fdopen(out_r, "rb") as f:
+            return f.read()
+
+    noise = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+    assert through(b"hello\n", noise, b"W0000 00:00 x\n", b"INFO: ") == b"hello\n"
+    assert through(b"INFO: something else\n", b"error: tail without newline") == \
+        b"INFO: something else\nerror: tail without newline"

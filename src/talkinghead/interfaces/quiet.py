@@ -28,8 +28,15 @@ def _pump(r: int, out: int) -> None:
             buf = b""
         if keep:
             os.write(out, b"".join(keep))
-    if buf and not buf.startswith(NOISE):
+    if buf and not _noise_fragment(buf):
         os.write(out, buf)
+
+
+def _noise_fragment(tail: bytes) -> bool:
+    """An unterminated last piece that is noise, or the start of a noise line cut off when fd 2 was
+    given back (it would otherwise prefix the next message: "INFO: error: ...")."""
+    t = tail.lstrip(b"\r")
+    return t.startswith(NOISE) or any(n.startswith(t) for n in NOISE)
 
 
 @contextlib.contextmanager
