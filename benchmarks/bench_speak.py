@@ -68,6 +68,14 @@ def long_audio(seconds: float, out: Path, recording: str | None) -> Path:
     return out
 
 
+def core_ms() -> float:
+    """Best of 5 timings of ``sum(range(10**6))`` (ms): how fast this machine's cores are today, to read
+    the real-time factor against (shared machines vary by 2x from day to day)."""
+    import timeit
+
+    return 1000 * min(timeit.repeat("sum(range(10**6))", number=1, repeat=5))
+
+
 def run_once(source: str, audio: str, size: int, out: str) -> tuple[float, int, float, float]:
     from talkinghead.config import SpeakConfig
     from talkinghead.pipelines.speak import SpeakPipeline
@@ -90,7 +98,8 @@ def main() -> int:
 
     torch.set_num_threads(1)
     src = a.source or default_source()
-    print(f"source {src}\ncpus {os.cpu_count()} (torch threads {torch.get_num_threads()})")
+    print(f"source {src}\ncpus {os.cpu_count()} (torch threads {torch.get_num_threads()}); "
+          f"core speed: sum(range(10**6)) takes {core_ms():.1f} ms (~15 on a current 3 GHz core)")
     with tempfile.TemporaryDirectory() as td:
         short = long_audio(20.0, Path(td) / "short.wav", a.audio)
         run_once(src, str(short), a.size, os.path.join(td, "warm.mp4"))  # warm-up: imports, graphs
