@@ -4,7 +4,7 @@
 
 * Generated outputs: the animate pipeline (256 and 512 px face crops) run on portraits x drivers
   of ../shared/data/real (``--frames`` frames each). Each output is watermarked, written as an
-  H.264 mp4 (CRF 18, as the pipeline does) and attacked: re-encoded at CRF 28, 0.5x and 0.75x
+  H.264 mp4 by the pipeline's own ``VideoWriter`` (CRF 18) and attacked: re-encoded at CRF 28, 0.5x and 0.75x
   resize (+ CRF 28), 10 % crop (+ CRF 28). One frame per output serves as a still: JPEG q70, 0.5x
   resize, 10 % crop.
 * Real, never-generated media: the portraits (as they are, JPEG q70 and 0.5x) and the clips
@@ -111,9 +111,15 @@ def decode_mp4(path: Path, max_frames: int | None = None) -> list[np.ndarray]:
 
 
 def video_attacks(frames: list[np.ndarray], tmp: Path, seed: int) -> dict[str, list[np.ndarray]]:
-    """Output written at CRF 18 (as the pipeline), then each attack re-encodes at CRF 28."""
+    """Output written by the pipeline's own writer (CRF 18, its RGB -> yuv420p conversion), then each
+    attack re-encodes at CRF 28."""
+    from talkinghead.io.video import VideoWriter
+
     src = tmp / "out.mp4"
-    encode_mp4(frames, src, 18, preset="veryfast")
+    h, w = frames[0].shape[:2]
+    with VideoWriter(src, 25, (w, h), crf=18) as writer:
+        for f in frames:
+            writer.write(f)
     dec = decode_mp4(src)
     res = {}
     for name, f in (("crf28", lambda a: a), ("half+crf28", half), ("0.75x+crf28", three_quarter),
