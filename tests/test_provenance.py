@@ -256,11 +256,18 @@ def test_small_flat_background_survives_half_resize_crf28(tmp_path, background):
     """256 px output, ~half of it pure black (or white): the mark used to clip at 0 / 255 and
     CRF 28 wiped it from flat areas, so after 0.5x (128 px) + CRF 28 it scored z ~4.5-5 (missed).
     Headroom at both ends, stronger marking near black / white and +18 % Cb on small frames: z 9-11."""
-    frames = [Watermarker(PAYLOAD).embed(f) for f in cartoon_clip(1, background)]
+    r = _half_crf28(tmp_path, [Watermarker(PAYLOAD).embed(f) for f in cartoon_clip(1, background)])
+    assert r.found, r
+    assert r.scale == pytest.approx(0.5, abs=0.01)
+
+
+def _half_crf28(tmp_path: Path, frames: list[np.ndarray]):
+    """Write ``frames`` as the pipeline does (CRF 18), re-encode at 0.5x + CRF 28, detect."""
+    h, w = frames[0].shape[:2]
     src, dst = tmp_path / "out.mp4", tmp_path / "half.mp4"
-    with av.open(str(src), "w") as c:  # written as the pipeline does (CRF 18)
+    with av.open(str(src), "w") as c:
         s = c.add_stream("libx264", rate=Fraction(25))
-        s.width, s.height, s.pix_fmt = 256, 256, "yuv420p"
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
         s.options = {"crf": "18", "preset": "veryfast"}
         for i, f in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(f, format="rgb24")
@@ -271,10 +278,26 @@ def test_small_flat_background_survives_half_resize_crf28(tmp_path, background):
             c.mux(p)
     reencode(src, dst, 28, scale=0.5)
     got, _ = read_video_frames(dst)
-    assert got[0].shape[:2] == (128, 128)
-    r = detect_watermark(got)
-    assert r.found, r
-    assert r.scale == pytest.approx(0.5, abs=0.01)
+    assert got[0].shape[:2] == (h // 2, w // 2)
+    return detect_watermark(got)
+
+
+def test_black_and_white_frames_get_less_chroma(tmp_path):
+    """On a black-and-white frame the blue-yellow mark shows as tinted blotches: its Cb part shrinks to
+    0.6 (full on colour frames), B keeps no extra headroom (no yellow whites), and the mark still
+    survives the hardest transform, 0.5x + CRF 28, on a small white-background clip."""
+    colour = natural(43, 320, 320)
+    grey = np.repeat(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    wm = Watermarker(PAYLOAD)
+    assert wm._chroma_gain(colour) == 1.0 and wm._chroma_gain(grey) == pytest.approx(0.6)
+    cb = np.array([-0.1687, -0.3313, 0.5], np.float32)
+    mark_cb = lambda img: float(np.std((wm.embed(img).astype(np.float32) - img) @ cb))  # noqa: E731
+    assert mark_cb(grey) < 0.7 * mark_cb(colour)
+    white = np.full((256, 256, 3), 255, np.uint8)
+    assert abs(float(((wm.embed(white).astype(np.float32) - 255) @ cb).mean())) < 0.8  # no yellow cast (was 1.7)
+    frames = [np.repeat(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2) for f in cartoon_clip(2, 255)]
+    r = _half_crf28(tmp_path, [wm.embed(f) for f in frames])
+    assert r.found and r.score > 8.0, r
 
 
 def test_tiny_frames_get_stronger_chroma():

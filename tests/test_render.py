@@ -591,3 +591,23 @@ def test_fold_seams_are_smoothed(face) -> None:
         return np.abs(np.diff(x, axis=1)).sum(-1)[changed[:, 1:]].mean()
 
     assert roughness(b) < 0.8 * roughness(a), (roughness(a), roughness(b))
+
+
+def test_black_and_white_face_gets_a_grey_mouth(face) -> None:
+    """A black-and-white portrait opening its mouth: the interior (drawn, or a red driver's) stays grey,
+    as the rest of the picture; a colour portrait's keeps its hue."""
+    img, pts = face
+    grey = np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    mw = np.linalg.norm(pts[61] - pts[291])
+    target = _jaw_drop(pts, 0.3 * mw)
+    inner = _inner_mask(target)
+    driver = MouthSource(draw_face(target, interior=(200, 40, 50)), target)
+
+    def chroma(src: np.ndarray, mouth: MouthSource | None) -> float:
+        out = _renderer(src, pts).render(target, mouth)
+        lab = cv2.cvtColor(out.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[inner]
+        return float(np.hypot(lab[:, 1], lab[:, 2]).mean())
+
+    for mouth in (None, driver):
+        assert chroma(grey, mouth) < 1.0
+    assert chroma(img, driver) > 8.0

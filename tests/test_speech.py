@@ -197,6 +197,22 @@ def test_tts_phoneme_events_and_bilabial_closures():
     assert v.closure.min() == 0.0
 
 
+def test_w_nearly_closes_the_lips_early_in_the_glide():
+    """/w/ (a labial glide) is no rounded vowel: it narrows the lips to near closure at its start and
+    forces no opening; the vowel after it opens the mouth again."""
+    from talkinghead.drivers.tts import PhonemeEvent
+    from talkinghead.drivers.visemes import LABIAL_APPROXIMANT, classify, viseme_tracks
+
+    w = classify("w")
+    assert w["closure"] == LABIAL_APPROXIMANT and w["rounded"] == 1.0 and not w.get("open_min")
+    assert classify("u")["open_min"] > 0 and not classify("u").get("closure")
+    ev = [PhonemeEvent("ɑ", 0.0, 0.4), PhonemeEvent("w", 0.4, 0.6), PhonemeEvent("ɑ", 0.6, 1.0)]
+    v = viseme_tracks(ev, 25)
+    assert v.closure[10] == LABIAL_APPROXIMANT  # the glide's first frame (0.40 s)
+    assert v.closure[15] < 0.1 and v.closure[5] == 0.0  # open again in the vowel after it, and before
+    assert v.open_min[10] < v.open_min[5]
+
+
 @needs_espeak
 def test_tts_voices_and_errors():
     from talkinghead.drivers.tts import list_voices, synthesize

@@ -63,13 +63,32 @@ def _ring_mean(image: np.ndarray, points: np.ndarray, part: list[int]) -> np.nda
     return px.mean(0) if len(px) else np.array([50.0, 20.0, 10.0], np.float32)
 
 
-def _face_percentile(image: np.ndarray, points: np.ndarray, q: float) -> float:
-    """Percentile ``q`` of the LAB lightness inside the face oval."""
+def _face_lab(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(n, 3) LAB pixels inside the face oval (empty when the oval covers under 16 px)."""
     mask = np.zeros(image.shape[:2], np.uint8)
     cv2.fillPoly(mask, [np.round(points[topo.FACE_OVAL, :2]).astype(np.int32)], 1)
     if mask.sum() < 16:
-        return 100.0
-    return float(np.percentile(_lab(image)[..., 0][mask > 0], q))
+        return np.zeros((0, 3), np.float32)
+    return _lab(image)[mask > 0]
+
+
+def _face_percentile(image: np.ndarray, points: np.ndarray, q: float) -> float:
+    """Percentile ``q`` of the LAB lightness inside the face oval."""
+    px = _face_lab(image, points)
+    return float(np.percentile(px[:, 0], q)) if len(px) else 100.0
+
+
+def _colour(image: np.ndarray, points: np.ndarray) -> tuple[float, np.ndarray]:
+    """How colourful the face is (0 = monochrome .. 1) and its mean (a, b): its cast.
+
+    Colourfulness is the spread of the face's chroma (hypot of the std of LAB a and b): under 0.5
+    for black-and-white photos and a terracotta statue, 3-4 for marble and sepia, 5-35 for colour
+    photos, paintings and cartoons (measured on the shared portraits)."""
+    px = _face_lab(image, points)
+    if not len(px):
+        return 1.0, np.zeros(2, np.float32)
+    spread = float(np.hypot(px[:, 1].std(), px[:, 2].std()))
+    return float(_smoothstep(spread, 0.5, 3.0)), px[:, 1:].mean(0)
 
 
 def _smoothstep(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
@@ -113,6 +132,7 @@ class MouthFiller:
         self.image = image
         self.axes = _axes(points)
         self.lip_mean, self.lip_std = _lip_stats(image, points)
+        self.colour, self.cast = _colour(image, points)
         # Lip legibility: an opening reads as one (to a viewer, and to a face tracker) by the lips framing
         # it. Where the upper lip is hidden (a moustache: upper ring much darker than the lower) or the
         # lips barely differ from the skin (statues, faded paintings) a dark gap between them reads as a
@@ -183,6 +203,10 @@ class MouthFiller:
         own = float(_smoothstep(self.gap, 0.04, 0.1))
         if own > 0:
             patch = self._own_teeth(patch, box, target, own)
+        if self.colour < 1:  # a black-and-white or sepia face: no red tongue or driver's hue in it
+            lab = _lab(np.clip(patch, 0, 255))
+            lab[..., 1:] = self.cast + self.colour * (lab[..., 1:] - self.cast)
+            patch = _rgb(lab)
         mask = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(0.5, mw / 90))
         m = (alpha * mask)[..., None]
         region = out[y0:y1, x0:x1].astype(np.float32)
