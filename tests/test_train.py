@@ -341,15 +341,17 @@ def test_prefetched_batches_equal_make_batch() -> None:
 
     cfg = tiny_config("fewshot", Path("unused"), loader_threads=3)
     ds = _dataset(cfg)
-    pre = Prefetcher(ds, cfg, 0, 1, torch.device("cpu"), end=7)
-    try:
+    with Prefetcher(ds, cfg, 0, 1, torch.device("cpu"), end=7) as pre:
         for step in range(7):
             got, want = pre.get(step), make_batch(ds, cfg, step, 0, 1, "cpu")
             assert got.keys() == want.keys()
             for k in want:
                 assert torch.equal(got[k], want[k]), (step, k)
-    finally:
-        pre.close()
+    # an error in the training step (Ctrl-C, a NaN check) still stops the loader threads
+    with pytest.raises(KeyboardInterrupt), Prefetcher(ds, cfg, 0, 1, torch.device("cpu"), end=7) as pre:
+        pre.get(0)
+        raise KeyboardInterrupt
+    assert pre.pool._shutdown and all(not t.is_alive() for t in pre.pool._threads)
     with pytest.raises(ConfigError):
         tiny_config("fewshot", Path("unused"), loader_threads=-1)
 

@@ -251,6 +251,12 @@ class Prefetcher:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
+    def __enter__(self) -> "Prefetcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 # -- logging ------------------------------------------------------------------------------------------
 def save_grid(path: Path, batch: dict, outs: dict, keys: list[str], max_rows: int = 4) -> None:
@@ -354,44 +360,43 @@ def train(cfg: TrainConfig, log=print, resume: bool = True, stop_at: int | None 
     d_full = D.wrap_ddp(task.d_loss, info) if task.d_loss is not None else None
     t0, step, logs = time.time(), start, {}
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
-    batches = Prefetcher(ds, cfg, info.rank, info.world_size, info.device, end)
-    while step < end:
-        batch = batches.get(step)
-        with D.autocast(info, cfg.precision):
-            total, logs, outs = g_full(batch)
-        opts["g"].zero_grad(set_to_none=True)
-        total.backward()
-        if cfg.optim.grad_clip > 0:
-            logs["g_grad_norm"] = torch.nn.utils.clip_grad_norm_(g_params, cfg.optim.grad_clip).detach()
-        opts["g"].step()
-        logs["g_total"] = total.detach()
-        if d_full is not None:
-            kw = task.d_kwargs(batch, outs) if task.d_kwargs else {}
+    with Prefetcher(ds, cfg, info.rank, info.world_size, info.device, end) as batches:  # closed on errors too
+        while step < end:
+            batch = batches.get(step)
             with D.autocast(info, cfg.precision):
-                d_total, d_logs = d_full(outs["real"], outs["fake"].detach(), **kw)
-            opts["d"].zero_grad(set_to_none=True)
-            d_total.backward()
-            opts["d"].step()
-            logs.update(d_logs)
-        step += 1
-        if step % cfg.log_every == 0 or step == end:
-            row = {"step": step, "wall_s": round(time.time() - t0, 2), **D.mean_logs(logs, info)}
-            if info.is_main:
-                with open(out / "log.jsonl", "a") as f:
-                    f.write(json.dumps(row) + "\n")
-                say(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-        over = cfg.max_minutes > 0 and (time.time() - t0) > 60 * cfg.max_minutes
-        over = bool(D.broadcast_int(int(over), info))
-        if info.is_main and (step % cfg.sample_every == 0 or step == end or over):
-            save_grid(out / "samples" / f"step-{step:07d}.png", batch, outs, task.grid_keys)
-        if step % cfg.checkpoint_every == 0 or step == end or over:
-            if info.is_main:
-                ck.save_checkpoint(out, step, task.networks, opts, {"wall_s": time.time() - t0}, cfg.keep_last)
-            D.barrier(info)
-        if over:
-            say(f"max_minutes reached at step {step}; stopping (resume continues from here)")
-            break
-    batches.close()
+                total, logs, outs = g_full(batch)
+            opts["g"].zero_grad(set_to_none=True)
+            total.backward()
+            if cfg.optim.grad_clip > 0:
+                logs["g_grad_norm"] = torch.nn.utils.clip_grad_norm_(g_params, cfg.optim.grad_clip).detach()
+            opts["g"].step()
+            logs["g_total"] = total.detach()
+            if d_full is not None:
+                kw = task.d_kwargs(batch, outs) if task.d_kwargs else {}
+                with D.autocast(info, cfg.precision):
+                    d_total, d_logs = d_full(outs["real"], outs["fake"].detach(), **kw)
+                opts["d"].zero_grad(set_to_none=True)
+                d_total.backward()
+                opts["d"].step()
+                logs.update(d_logs)
+            step += 1
+            if step % cfg.log_every == 0 or step == end:
+                row = {"step": step, "wall_s": round(time.time() - t0, 2), **D.mean_logs(logs, info)}
+                if info.is_main:
+                    with open(out / "log.jsonl", "a") as f:
+                        f.write(json.dumps(row) + "\n")
+                    say(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            over = cfg.max_minutes > 0 and (time.time() - t0) > 60 * cfg.max_minutes
+            over = bool(D.broadcast_int(int(over), info))
+            if info.is_main and (step % cfg.sample_every == 0 or step == end or over):
+                save_grid(out / "samples" / f"step-{step:07d}.png", batch, outs, task.grid_keys)
+            if step % cfg.checkpoint_every == 0 or step == end or over:
+                if info.is_main:
+                    ck.save_checkpoint(out, step, task.networks, opts, {"wall_s": time.time() - t0}, cfg.keep_last)
+                D.barrier(info)
+            if over:
+                say(f"max_minutes reached at step {step}; stopping (resume continues from here)")
+                break
     if info.is_main and step >= cfg.steps:
         for name, m in task.networks.items():
             m.save_pretrained(out / "final" / name, {"steps": step, "task": cfg.task})
