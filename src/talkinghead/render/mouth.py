@@ -203,7 +203,7 @@ class MouthFiller:
         own = float(_smoothstep(self.gap, 0.04, 0.1))
         if own > 0:
             patch = self._own_teeth(patch, box, target, own)
-        if self.colour < 1:  # a black-and-white or sepia face: no red tongue or driver's hue in it
+        if self.colour < 1:  # a monochrome face (a B&W photo, terracotta): no red tongue or driver hue in it
             lab = _lab(np.clip(patch, 0, 255))
             lab[..., 1:] = self.cast + self.colour * (lab[..., 1:] - self.cast)
             patch = _rgb(lab)
