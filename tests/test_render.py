@@ -427,7 +427,7 @@ def test_drawn_teeth_keep_to_the_portraits_tones(face) -> None:
     """A dim, yellow-varnished portrait (a painting) with illegible lips: the drawn teeth are not
     blue-white and brighter than anything in the face, but yellowish and near its brightest tones;
     still lighter than the skin, so the opening reads."""
-    from talkinghead.render.mouth import MouthFiller, _face_percentile, _lab
+    from talkinghead.render.mouth import MouthFiller, _face_lab, _face_percentile, _lab
 
     img, pts = face
     lips = np.zeros(img.shape[:2], np.uint8)
@@ -441,7 +441,7 @@ def test_drawn_teeth_keep_to_the_portraits_tones(face) -> None:
     teeth = _lab(np.clip(f.teeth, 0, 255).astype(np.uint8)[None, None])[0, 0]
     skin = f._skin(varnish, pts)
     assert teeth[2] > 0.4 * skin[2] > 10, (teeth, skin)  # the varnish's yellow, not blue-white
-    assert skin[0] + 12 < teeth[0] <= max(_face_percentile(varnish, pts, 95) + 4.5, skin[0] + 14.5), (teeth, skin)
+    assert skin[0] + 12 < teeth[0] <= max(_face_percentile(_face_lab(varnish, pts), 95) + 4.5, skin[0] + 14.5), (teeth, skin)
 
 
 def test_wide_open_source_keeps_its_own_interior(face) -> None:

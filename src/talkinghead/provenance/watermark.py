@@ -334,8 +334,8 @@ class Watermarker:
         floor, ref = self.scheme.chroma_adapt
         h, w = a.shape[:2]
         small = cv2.resize(a, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
-        ycc = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb).reshape(-1, 3).astype(np.float32)
-        spread = float(np.hypot(ycc[:, 1].std(), ycc[:, 2].std()))
+        _, std = cv2.meanStdDev(cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb))  # (Y, Cr, Cb) stds
+        spread = float(np.hypot(std[1, 0], std[2, 0]))
         return round(float(np.clip(spread / ref, floor, 1.0)) * 20) / 20
 
     def _mask(self, a: np.ndarray) -> np.ndarray | None:

@@ -72,19 +72,18 @@ def _face_lab(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return _lab(image)[mask > 0]
 
 
-def _face_percentile(image: np.ndarray, points: np.ndarray, q: float) -> float:
-    """Percentile ``q`` of the LAB lightness inside the face oval."""
-    px = _face_lab(image, points)
+def _face_percentile(px: np.ndarray, q: float) -> float:
+    """Percentile ``q`` of the LAB lightness of the face pixels ``px`` (:func:`_face_lab`)."""
     return float(np.percentile(px[:, 0], q)) if len(px) else 100.0
 
 
-def _colour(image: np.ndarray, points: np.ndarray) -> tuple[float, np.ndarray]:
-    """How colourful the face is (0 = monochrome .. 1) and its mean (a, b): its cast.
+def _colour(px: np.ndarray) -> tuple[float, np.ndarray]:
+    """How colourful the face pixels ``px`` (:func:`_face_lab`) are (0 = monochrome .. 1), and their
+    mean (a, b): the face's cast.
 
     Colourfulness is the spread of the face's chroma (hypot of the std of LAB a and b): under 0.5
     for black-and-white photos and a terracotta statue, 3-4 for marble and sepia, 5-35 for colour
     photos, paintings and cartoons (measured on the shared portraits)."""
-    px = _face_lab(image, points)
     if not len(px):
         return 1.0, np.zeros(2, np.float32)
     spread = float(np.hypot(px[:, 1].std(), px[:, 2].std()))
@@ -132,7 +131,8 @@ class MouthFiller:
         self.image = image
         self.axes = _axes(points)
         self.lip_mean, self.lip_std = _lip_stats(image, points)
-        self.colour, self.cast = _colour(image, points)
+        face = _face_lab(image, points)  # LAB pixels of the face oval (colourfulness, tones)
+        self.colour, self.cast = _colour(face)
         # Lip legibility: an opening reads as one (to a viewer, and to a face tracker) by the lips framing
         # it. Where the upper lip is hidden (a moustache: upper ring much darker than the lower) or the
         # lips barely differ from the skin (statues, faded paintings) a dark gap between them reads as a
@@ -150,7 +150,7 @@ class MouthFiller:
         # (95th percentile) unless that leaves them too close to the skin to read, and they take half
         # the skin's yellow-blue (the scene's cast: a varnished painting's teeth are not blue-white
         # next to its yellow skin, nor a blue-lit face's tan).
-        top_l = max(_face_percentile(image, points, 95) + 4.0, skin_l + 14.0)
+        top_l = max(_face_percentile(face, 95) + 4.0, skin_l + 14.0)
         teeth_l = min(np.clip(1.05 * skin_l + 8 + self.teeth_lift * self.teeth_need, 55, 92), top_l)
         teeth = np.array([teeth_l, 0.1 * a, 0.5 * float(skin[2]) + 2.0])
         if self.gap > 0.12:  # source shows its own teeth: take their colour (brightest interior pixels)
