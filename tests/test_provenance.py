@@ -284,8 +284,8 @@ def _half_crf28(tmp_path: Path, frames: list[np.ndarray]):
 
 def test_black_and_white_frames_get_less_chroma(tmp_path):
     """On a black-and-white frame the blue-yellow mark shows as tinted blotches: its Cb part shrinks to
-    0.6 (full on colour frames), B keeps no extra headroom (no yellow whites), and the mark still
-    survives the hardest transform, 0.5x + CRF 28, on a small white-background clip."""
+    0.6 (full on colour frames), pure white gets no yellow cast, and the mark still survives the
+    hardest transform, 0.5x + CRF 28, on a small white-background clip."""
     colour = natural(43, 320, 320)
     grey = np.repeat(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     wm = Watermarker(PAYLOAD)
@@ -315,6 +315,19 @@ def test_tiny_frames_get_stronger_chroma():
     cb = lambda x, ref: float(np.std((x.astype(np.float32) - ref.astype(np.float32)) @ np.array([-0.1687, -0.3313, 0.5])))
     assert cb(a, natural(41, 278, 278)) > 1.15 * cb(b, natural(41, 400, 400))
     assert detect_watermark(a).payload == PAYLOAD.as_dict()
+
+
+@pytest.mark.parametrize("background", [0, 255], ids=["black", "white"])
+def test_flat_black_or_white_background_gets_no_colour_cast(background):
+    """The headroom is the same in R, G and B: room kept only in B (1, 1, 3 levels) was a cast of its own
+    and, with the clipped half of the Cb mark, turned a colour frame's white background cream (mean Cb
+    -1.36 levels at 512 px; black +1.62). Now -0.50 / +0.81; the mark's spread there is unchanged."""
+    f = cartoon_clip(1, background, n=1, size=512)[0]
+    flat = (f == background).all(2)
+    cb = np.array([-0.168736, -0.331264, 0.5], np.float32)
+    d = (Watermarker(PAYLOAD).embed(f).astype(np.float32) - f) @ cb
+    assert abs(float(d[flat].mean())) < 1.0, float(d[flat].mean())
+    assert float(d[flat].std()) > 2.0  # still marked there
 
 
 def test_headroom_keeps_black_and_white_nearly_unchanged():

@@ -21,14 +21,13 @@ transform in ``benchmarks/bench_watermark.py``):
   top-left pixel; its strength follows a cheap texture mask (stronger in textured areas) with
   luminance adaptation (up to 2.5x near black and 2x near white, where visibility thresholds are
   highest and where codecs wipe a weak mark from flat areas). A soft toe / shoulder tone curve
-  (0 -> 1, 1, 3 levels in R, G, B; same below 255) keeps headroom so the mark is not clipped away
-  in black / white areas. Small frames (< 448 px) get +18 % Cb, and frames under 360 px up to
+  (0 -> 3 levels in R, G and B alike; same below 255) keeps headroom so the mark is not clipped
+  away in black / white areas, and being neutral it adds no colour cast of its own. Small frames (< 448 px) get +18 % Cb, and frames under 360 px up to
   35 % more again. Found after 0.5x + CRF 28 on a black-background 278 px cartoon: z 4.5 -> 8+;
   synthetic 256 px black / white backgrounds: z 4.3-5.1 -> 8.7-11.4. Embedding is a few array
   operations on cached tiles and one LUT.
 * Colour adaptation: on frames with little colour of their own (black-and-white photos, marble) the
-  Cb mark drops to 0.6 and B gets no extra headroom, since blue-yellow blotches and yellow whites show
-  plainly on grey. At 0.3 a 196 px B&W output was lost after 0.5x + CRF 28 (z 4.7); at 0.6 the
+  Cb mark drops to 0.6, since blue-yellow blotches show plainly on grey. At 0.3 a 196 px B&W output was lost after 0.5x + CRF 28 (z 4.7); at 0.6 the
   lowest z over the 14 low-colour outputs of the benchmark was 9.6 there (threshold 7).
 * Detection: per channel, residual = image minus a wide blur, divided by the local RMS (edges
   clipped), averaged over up to 150 frames (host content moves, the mark does not), resampled to the tile
@@ -138,8 +137,12 @@ class WatermarkScheme:
     tiny_max_boost: float = 1.35
     # Headroom (levels, per R, G, B) kept at both ends of the range so the mark is not clipped
     # away in black / white areas: a soft toe and shoulder (0 -> k, identity above 2k; same at
-    # 255). B carries 1.77x the Cb mark, hence the larger value. None: plain saturation.
-    headroom: tuple[float, float, float] | None = (1.0, 1.0, 3.0)
+    # 255). Equal in the three channels: until session 15 B had 3 and R, G 1 (B carries 1.77x the
+    # Cb mark), but unequal room is itself a cast, and with the clipped half of the Cb mark it
+    # turned white backgrounds cream (Cb -1.4 levels on a 512 px white background, -0.5 now; black
+    # ones blue, +1.6 -> +0.8) at the same sync z after every benchmark transform. None: plain
+    # saturation.
+    headroom: tuple[float, float, float] | None = (3.0, 3.0, 3.0)
     # Luminance adaptation of the mask: strength x (1 + gain) at black, ramping down to x1 at
     # ``dark_boost[1]`` levels of local mean luma (visibility thresholds rise steeply near black,
     # while codecs quantise flat dark areas hard: a black-background cartoon went from z 4.5 to 8+
@@ -300,7 +303,7 @@ class Watermarker:
         self.scheme = scheme
         self._tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._tiled: dict[tuple[int, int, float], np.ndarray] = {}
-        self._luts: dict[float, np.ndarray] = {}
+        self._lut: np.ndarray | None = None
 
     def _tile(self, scheme: WatermarkScheme) -> tuple[np.ndarray, np.ndarray]:
         """The (tile, tile, 3) RGB offsets of the luma mark and of the Cb mark."""
@@ -358,24 +361,17 @@ class Watermarker:
         m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
         return cv2.merge((m, m, m))
 
-    def _headroom(self, gain: float = 1.0) -> np.ndarray | None:
-        """(1, 256, 3) float LUT: each RGB level through the toe / shoulder curve. B's extra room
-        (for the Cb mark) goes as the Cb gain falls to its floor: unequal room is itself a cast, and
-        it turned a grey image's whites yellow (Cb -1.7 levels at pure white; -0.6 without it)."""
+    def _headroom(self) -> np.ndarray | None:
+        """(1, 256, 3) float LUT: each RGB level through the toe / shoulder curve (cached)."""
         k = self.scheme.headroom
         if k is None:
             return None
-        lut = self._luts.get(gain)
-        if lut is None:
+        if self._lut is None:
             x = np.arange(256, dtype=np.float32)[:, None]
-            kk = np.asarray(k, np.float32)
-            floor = self.scheme.chroma_adapt[0] if self.scheme.chroma_adapt is not None else 0.0
-            extra = float(np.clip((gain - floor) / max(1.0 - floor, 1e-6), 0.0, 1.0))
-            kk = (kk.min() + extra * (kk - kk.min()))[None, :]
+            kk = np.asarray(k, np.float32)[None, :]
             lut = x + np.maximum(0.0, kk - x / 2) - np.maximum(0.0, kk - (255.0 - x) / 2)
-            lut = np.ascontiguousarray(lut[None].astype(np.float32))
-            self._luts[gain] = lut
-        return lut
+            self._lut = np.ascontiguousarray(lut[None].astype(np.float32))
+        return self._lut
 
     def embed(self, rgb: np.ndarray) -> np.ndarray:
         """Return a watermarked copy of the uint8 RGB frame ``rgb`` (H, W >= 64)."""
@@ -386,7 +382,7 @@ class Watermarker:
         m = self._mask(a)
         if m is not None:
             d = cv2.multiply(d, m)
-        lut = self._headroom(gain)
+        lut = self._headroom()
         if lut is not None:  # lift near-black / lower near-white levels: room for the mark
             return cv2.add(cv2.LUT(a, lut), d, dtype=cv2.CV_8U)
         return cv2.add(a, d, dtype=cv2.CV_8U)
