@@ -22,13 +22,15 @@ transform in ``benchmarks/bench_watermark.py``):
   luminance adaptation (up to 2.5x near black and 2x near white, where visibility thresholds are
   highest and where codecs wipe a weak mark from flat areas). A soft toe / shoulder tone curve
   (0 -> 3 levels in R, G and B alike; same below 255) keeps headroom so the mark is not clipped
-  away in black / white areas, and being neutral it adds no colour cast of its own. Small frames (< 448 px) get +18 % Cb, and frames under 360 px up to
-  35 % more again. Found after 0.5x + CRF 28 on a black-background 278 px cartoon: z 4.5 -> 8+;
-  synthetic 256 px black / white backgrounds: z 4.3-5.1 -> 8.7-11.4. Embedding is a few array
-  operations on cached tiles and one LUT.
+  away in black / white areas, and being neutral it adds no colour cast of its own. Small frames
+  (< 448 px) get +18 % Cb, and frames under 360 px up to 35 % more again. Found after 0.5x +
+  CRF 28 on a black-background 278 px cartoon: z 4.5 -> 8+; synthetic 256 px black / white
+  backgrounds: z 4.3-5.1 -> 8.7-11.4. Embedding is a few array operations on cached tiles and one
+  LUT.
 * Colour adaptation: on frames with little colour of their own (black-and-white photos, marble) the
-  Cb mark drops to 0.6, since blue-yellow blotches show plainly on grey. At 0.3 a 196 px B&W output was lost after 0.5x + CRF 28 (z 4.7); at 0.6 the
-  lowest z over the 14 low-colour outputs of the benchmark was 9.6 there (threshold 7).
+  Cb mark drops to 0.6, since blue-yellow blotches show plainly on grey. At 0.3 a 196 px B&W
+  output was lost after 0.5x + CRF 28 (z 4.7); at 0.6 the lowest z over the 14 low-colour outputs
+  of the benchmark was 9.6 there (threshold 7).
 * Detection: per channel, residual = image minus a wide blur, divided by the local RMS (edges
   clipped), averaged over up to 150 frames (host content moves, the mark does not), resampled to the tile
   period, folded modulo the tile and Fourier transformed. Each channel's spectrum is whitened by
