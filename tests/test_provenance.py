@@ -33,6 +33,7 @@ from talkinghead.interfaces.cli_verify import add_verify
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = WatermarkPayload("talkinghead", "0.1.0", 0x1234ABCD)
+CB = np.array([-0.168736, -0.331264, 0.5], np.float32)  # RGB -> Cb (blue-yellow chroma), BT.601
 
 
 # -- synthetic media -------------------------------------------------------------------------------
@@ -290,11 +291,10 @@ def test_black_and_white_frames_get_less_chroma(tmp_path):
     grey = np.repeat(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     wm = Watermarker(PAYLOAD)
     assert wm._chroma_gain(colour) == 1.0 and wm._chroma_gain(grey) == pytest.approx(0.6)
-    cb = np.array([-0.1687, -0.3313, 0.5], np.float32)
-    mark_cb = lambda img: float(np.std((wm.embed(img).astype(np.float32) - img) @ cb))  # noqa: E731
+    mark_cb = lambda img: float(np.std((wm.embed(img).astype(np.float32) - img) @ CB))  # noqa: E731
     assert mark_cb(grey) < 0.7 * mark_cb(colour)
     white = np.full((256, 256, 3), 255, np.uint8)
-    assert abs(float(((wm.embed(white).astype(np.float32) - 255) @ cb).mean())) < 0.8  # no yellow cast (was 1.7)
+    assert abs(float(((wm.embed(white).astype(np.float32) - 255) @ CB).mean())) < 0.8  # no yellow cast (was 1.7)
     frames = [np.repeat(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2) for f in cartoon_clip(2, 255)]
     r = _half_crf28(tmp_path, [wm.embed(f) for f in frames])
     assert r.found and r.score > 8.0, r
@@ -312,7 +312,7 @@ def test_tiny_frames_get_stronger_chroma():
     assert S.for_size(120, 300).chroma == pytest.approx(2.6 * 1.35)  # capped
     assert S.for_size(278, 278) is S.for_size(277, 279)  # cached per boost
     a, b = Watermarker(PAYLOAD).embed(natural(41, 278, 278)), Watermarker(PAYLOAD).embed(natural(41, 400, 400))
-    cb = lambda x, ref: float(np.std((x.astype(np.float32) - ref.astype(np.float32)) @ np.array([-0.1687, -0.3313, 0.5])))
+    cb = lambda x, ref: float(np.std((x.astype(np.float32) - ref.astype(np.float32)) @ CB))
     assert cb(a, natural(41, 278, 278)) > 1.15 * cb(b, natural(41, 400, 400))
     assert detect_watermark(a).payload == PAYLOAD.as_dict()
 
@@ -324,8 +324,7 @@ def test_flat_black_or_white_background_gets_no_colour_cast(background):
     -1.36 levels at 512 px; black +1.62). Now -0.50 / +0.81; the mark's spread there is unchanged."""
     f = cartoon_clip(1, background, n=1, size=512)[0]
     flat = (f == background).all(2)
-    cb = np.array([-0.168736, -0.331264, 0.5], np.float32)
-    d = (Watermarker(PAYLOAD).embed(f).astype(np.float32) - f) @ cb
+    d = (Watermarker(PAYLOAD).embed(f).astype(np.float32) - f) @ CB
     assert abs(float(d[flat].mean())) < 1.0, float(d[flat].mean())
     assert float(d[flat].std()) > 2.0  # still marked there
 
