@@ -1,12 +1,14 @@
 """Benchmark the speak pipeline: speed (fps vs real time) and memory over long audio.
 
-    python benchmarks/bench_speak.py [--source IMG] [--audio WAV] [--seconds 600] [--size 256]
+    python benchmarks/bench_speak.py [--source IMG] [--audio WAV] [--seconds 600] [--size 256] [--workers N]
 
 Runs the whole pipeline (audio pass 1, network in chunks, motions, warp render, paste-back, H.264
 + AAC encode) once on a short clip (warm-up and the speed figure) and once on ``--seconds`` of
 audio (default 10 min: a long recording looped, or espeak-ng speech when no recording is given),
 printing frames per second, the real-time factor and peak RSS, plus RSS at the start and end of
-the long run (flat = constant memory). The process is single-threaded for torch.
+the long run (flat = constant memory; sampled over this process and its render workers). Torch
+runs on one thread; the warp render runs in the pipeline's render workers (``--workers 0``: all
+in this process).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from talkinghead.eval.resources import peak_rss_mb, rss_mb  # noqa: E402
+from talkinghead.eval.resources import peak_rss_mb, tree_rss_mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "real"
@@ -34,7 +36,7 @@ class RssSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop:
-            self.samples.append(rss_mb())
+            self.samples.append(tree_rss_mb())
             time.sleep(self.period)
 
 
@@ -76,11 +78,11 @@ def core_ms() -> float:
     return 1000 * min(timeit.repeat("sum(range(10**6))", number=1, repeat=5))
 
 
-def run_once(source: str, audio: str, size: int, out: str) -> tuple[float, int, float, float]:
+def run_once(source: str, audio: str, size: int, out: str, workers: int | None = None) -> tuple[float, int, float, float]:
     from talkinghead.config import SpeakConfig
     from talkinghead.pipelines.speak import SpeakPipeline
 
-    pipe = SpeakPipeline(SpeakConfig(size=size))
+    pipe = SpeakPipeline(SpeakConfig(size=size, workers=workers))
     t0 = time.perf_counter()
     res = pipe(source, audio=audio, output=out)
     dt = time.perf_counter() - t0
@@ -93,31 +95,36 @@ def main() -> int:
     ap.add_argument("--audio", default=None, help="recording to loop for the long run (default: shared long clip)")
     ap.add_argument("--seconds", type=float, default=600.0, help="length of the long run (0 = skip)")
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="render processes (default: the pipeline's auto choice; 0 = render in-process)")
     a = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)
     src = a.source or default_source()
-    print(f"source {src}\ncpus {os.cpu_count()} (torch threads {torch.get_num_threads()}); "
+    from talkinghead.render.parallel import auto_workers
+
+    print(f"source {src}\ncpus {os.cpu_count()} (torch threads {torch.get_num_threads()}; render workers "
+          f"{auto_workers(None, a.workers)}); "
           f"core speed: sum(range(10**6)) takes {core_ms():.1f} ms (~15 on a current 3 GHz core)")
     with tempfile.TemporaryDirectory() as td:
         short = long_audio(20.0, Path(td) / "short.wav", a.audio)
-        run_once(src, str(short), a.size, os.path.join(td, "warm.mp4"))  # warm-up: imports, graphs
-        fps, n, dt, dur = run_once(src, str(short), a.size, os.path.join(td, "short.mp4"))
+        run_once(src, str(short), a.size, os.path.join(td, "warm.mp4"), a.workers)  # warm-up: imports, graphs
+        fps, n, dt, dur = run_once(src, str(short), a.size, os.path.join(td, "short.mp4"), a.workers)
         print(f"size {a.size}: {n} frames ({dur:.1f} s audio) in {dt:.2f} s -> {fps:.1f} fps = "
               f"{dur / dt:.2f}x real time (full pipeline incl. encode); peak RSS {peak_rss_mb():.0f} MB")
         if a.seconds > 0:
             audio = long_audio(a.seconds, Path(td) / "long.wav", a.audio)
             sampler = RssSampler()
             sampler.start()
-            fps, n, dt, dur = run_once(src, str(audio), a.size, os.path.join(td, "long.mp4"))
+            fps, n, dt, dur = run_once(src, str(audio), a.size, os.path.join(td, "long.mp4"), a.workers)
             sampler.stop = True
             sampler.join()
             rs = sampler.samples
             q = max(1, len(rs) // 10)
             print(f"long audio {dur:.0f} s ({n} frames) at {a.size}: {fps:.1f} fps = {dur / dt:.2f}x real time; "
-                  f"RSS first 10% {max(rs[:q]):.0f} MB, last 10% {max(rs[-q:]):.0f} MB; "
-                  f"peak RSS {peak_rss_mb():.0f} MB")
+                  f"RSS (this process + render workers) first 10% {max(rs[:q]):.0f} MB, last 10% "
+                  f"{max(rs[-q:]):.0f} MB, peak {max(rs):.0f} MB; peak RSS of this process {peak_rss_mb():.0f} MB")
     return 0
 
 

@@ -6,6 +6,7 @@ the lip contours) over a textured background, so features and points agree exact
 """
 from __future__ import annotations
 
+import os
 import time
 
 import cv2
@@ -611,3 +612,76 @@ def test_black_and_white_face_gets_a_grey_mouth(face) -> None:
     for mouth in (None, driver):
         assert chroma(grey, mouth) < 1.0
     assert chroma(img, driver) > 8.0
+
+
+def _worker_jobs(img: np.ndarray, pts: np.ndarray) -> list[tuple]:
+    """Jobs that exercise every input: an opening mouth (synthesised, then from a driver crop), a
+    gaze shift, a shut eye and a head turn."""
+    gaze = pts.copy()
+    gaze[topo.LEFT_IRIS + topo.RIGHT_IRIS] += (2.5, 0)
+    shut = pts.copy()
+    for up, lo in zip(LID_UPPER, LID_LOWER):
+        shut[up] = shut[lo] = (pts[up] + pts[lo]) / 2
+    c = pts.mean(0)
+    rot = cv2.getRotationMatrix2D((float(c[0]), float(c[1])), 8.0, 1.0)  # an in-plane head turn
+    turned = (pts @ rot[:, :2].T + rot[:, 2]).astype(np.float32)
+    opened = _jaw_drop(pts, 8.0)
+    return [(pts, None, None), (opened, None, None), (opened, MouthSource(draw_face(opened), opened), None),
+            (gaze, None, None), (shut, None, None), (turned, None, None)]
+
+
+def test_render_workers_give_the_same_frames_in_order(face) -> None:
+    from talkinghead.render.parallel import RenderWorkers
+
+    img, pts = face
+    r = _renderer(img, pts)
+    jobs = _worker_jobs(img, pts)
+    want = [r.render(*job) for job in jobs]
+    with RenderWorkers(r, 2, depth=2) as pool:  # two workers, frames interleaved between them
+        got = list(pool.map(iter(jobs)))
+    assert len(got) == len(want)
+    assert all(np.array_equal(g, w) for g, w in zip(got, want))
+    assert sum(not np.array_equal(want[0], w) for w in want[1:]) == len(want) - 1  # order matters
+
+
+def test_render_worker_errors_reach_the_caller(face) -> None:
+    from talkinghead.render.parallel import RenderWorkers
+
+    img, pts = face
+    bad = pts.copy()
+    bad[0] = np.nan
+    with RenderWorkers(_renderer(img, pts), 1) as pool:
+        with pytest.raises(RuntimeError, match="target must be finite"):
+            list(pool.map(iter([(pts, None, None), (bad, None, None), (pts, None, None)])))
+
+
+def test_render_workers_need_no_main_guard(face, tmp_path) -> None:
+    """A user's script without ``if __name__ == "__main__"`` (multiprocessing's spawn would re-run it)."""
+    import subprocess
+    import sys
+
+    img, pts = face
+    np.savez(tmp_path / "face.npz", img=img, pts=pts)
+    script = tmp_path / "user_script.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from talkinghead.render.parallel import RenderWorkers\n"
+        "from talkinghead.render.warp import WarpRenderer\n"
+        f"d = np.load({str(tmp_path / 'face.npz')!r})\n"
+        "r = WarpRenderer()\n"
+        "r.prepare(d['img'], d['pts'])\n"
+        "with RenderWorkers(r, 1) as pool:\n"
+        "    out = list(pool.map((d['pts'] + k, None, None) for k in range(3)))\n"
+        "print('rendered', len(out), all(np.array_equal(o, r.render(d['pts'] + k)) for k, o in enumerate(out)))\n")
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] == "rendered 3 True"
+
+
+def test_auto_render_workers() -> None:
+    from talkinghead.render.parallel import AUTO_MIN_FRAMES, auto_workers
+
+    assert auto_workers(10_000, 0) == 0 and auto_workers(5, 2) == 2  # asked for: as asked
+    assert auto_workers(AUTO_MIN_FRAMES - 1) == 0  # short clips: start-up not repaid
+    cores = len(os.sched_getaffinity(0))
+    assert auto_workers(None) == auto_workers(10_000) == max(0, min(3, cores - 1))

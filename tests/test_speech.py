@@ -255,7 +255,8 @@ def test_speak_text_end_to_end(tmp_path, face_image, capsys):
 
     out = tmp_path / "out.mp4"
     text = "Hello, I am Grace."
-    assert _cli(["speak", "--source", face_image, "--text", text, "-o", str(out), "-q", "--seed", "1"]) == 0
+    # one render worker process (auto would render this short clip in-process)
+    assert _cli(["speak", "--source", face_image, "--text", text, "-o", str(out), "-q", "--seed", "1", "--workers", "1"]) == 0
     info = probe_video(out)
     assert info.fps == 25.0 and info.has_audio
     import av

@@ -162,9 +162,14 @@ class RenderOutput(StrictConfig):
     sign_cert: str | None = None
     """PEM certificate chain for the C2PA signature (default: a local identity created on first use)."""
     sign_key: str | None = None
+    workers: int | None = None
+    """Render processes beside the main one (None = auto: one per spare core, at most 3, for clips
+    of 100 frames or more; 0 = render in the main process). The frames are the same either way."""
 
     def __post_init__(self) -> None:
         self._check_literals()
+        if self.workers is not None and not 0 <= self.workers <= 32:
+            raise ConfigError(None, f"workers must be in [0, 32], got {self.workers}")
         if self.size not in (128, 256, 384, 512):
             raise ConfigError(None, f"size must be 256 or 512 (128/384 also allowed), got {self.size}")
         if self.face_index is not None and self.face_index < 0:

@@ -1,6 +1,7 @@
 """Process memory readings shared by the benchmarks."""
 from __future__ import annotations
 
+import os
 import resource
 
 
@@ -16,3 +17,28 @@ def rss_mb() -> float:
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids += [int(k) for k in f.read().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def tree_rss_mb() -> float:
+    """Current resident set size of this process plus all its descendants (render workers), MB."""
+    total, todo = 0.0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0) / 1024
+        except OSError:
+            continue
+        todo += _children(pid)
+    return total

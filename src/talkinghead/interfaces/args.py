@@ -50,3 +50,11 @@ non_negative_int = _int_at_least(0)
 
 
 strength = bounded_float(0.0, 3.0, "strength")
+
+
+def render_workers(v: str) -> int:
+    """An argparse ``type`` for --workers: a whole number in [0, 32]."""
+    x = _int_at_least(0)(v)
+    if x > 32:
+        raise argparse.ArgumentTypeError(f"at most 32 render workers, got {x}")
+    return x

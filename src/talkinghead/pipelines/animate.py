@@ -30,6 +30,7 @@ from talkinghead.provenance.credentials import VIDEO_EXTENSIONS
 from talkinghead.render.base import MouthSource
 from talkinghead.motion.object import object_similarity
 from talkinghead.motion.scene import SceneFlow
+from talkinghead.render.parallel import RenderWorkers, auto_workers
 from talkinghead.render.warp import WarpRenderer
 
 MOUTH_SOURCE_MIN_OPENING = 0.04  # driver inner-lip gap / mouth width above which we pass the driver mouth
@@ -79,8 +80,9 @@ class AnimatePipeline:
         if track.note:
             self.notify(f"warning: {driving}: {track.note}")
         mark = Provenance(cfg)
-        frames_iter = ((mark(frame), crop) for frame, crop in self._render(src, track, driving, keep_crops))
         n_total = len(track.motions) if max_frames is None else min(max_frames, len(track.motions))
+        workers = auto_workers(n_total, cfg.workers)
+        frames_iter = ((mark(frame), crop) for frame, crop in self._render(src, track, driving, workers))
         crops: list[np.ndarray] | None = [] if keep_crops else None
         bar = tqdm(total=n_total, desc="rendering", unit="f", disable=not progress)
         if output is None:
@@ -117,14 +119,14 @@ class AnimatePipeline:
             return int(np.argmax(track.found))
         return neutral_index(track.motions)
 
-    def _render(self, src: PreparedSource, track: DriverTrack, driving, keep_crops: bool):
+    def _render(self, src: PreparedSource, track: DriverTrack, driving, workers: int = 0):
         """Yield (full frame, crop) per driver frame (re-decoding the driver for mouth interiors)."""
         r = self._reference(track)
         scene = self._scene_flow(driving, track, r) if src.mode == "face" else None
         with VideoReader(driving) as reader:
             yield from render_motions(src, track.motions, track.motions[r], self.config, self.renderer,
                                       driver_frames=reader, driver_points=track.points,
-                                      abs_map=self._abs_map(track), scene_flow=scene)
+                                      abs_map=self._abs_map(track), scene_flow=scene, workers=workers)
 
     def _scene_flow(self, driving, track: DriverTrack, r: int) -> SceneFlow | None:
         """Optical flow of the driver's surroundings relative to its reference frame ``r``."""
@@ -152,11 +154,12 @@ def render_motions(src: PreparedSource, motions: list[Motion], reference: Motion
                    renderer=None, driver_frames: Iterable[np.ndarray] | None = None,
                    driver_points: list[np.ndarray | None] | None = None,
                    abs_map: np.ndarray | None = None,
-                   scene_flow: SceneFlow | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                   scene_flow: SceneFlow | None = None, workers: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The render loop shared by every driver: motion -> target landmarks -> crop -> full frame.
 
     ``driver_frames``/``driver_points`` (video drivers) let an opening mouth take its interior
-    from the driver; without them the renderer synthesises it.
+    from the driver; without them the renderer synthesises it. ``workers`` > 0 renders the warp in
+    that many processes (:mod:`talkinghead.render.parallel`; same frames, in order).
     """
     if src.mode == "object":
         from talkinghead.render.object import ObjectRenderer
@@ -173,15 +176,25 @@ def render_motions(src: PreparedSource, motions: list[Motion], reference: Motion
     transfer.set_reference(reference)
     want_mouth = cfg.mouth_interior == "transfer" and cfg.strength.mouth > 0 and driver_frames is not None
     frames = iter(driver_frames) if driver_frames is not None else None
-    for i, m in enumerate(motions):
-        frame = next(frames, None) if frames is not None else None
-        mouth = None
-        if want_mouth and frame is not None and driver_points[i] is not None and m.mouth > MOUTH_SOURCE_MIN_OPENING:
-            mouth = mouth_source(frame, driver_points[i], cfg.size)
-        scene = None
-        if scene_flow is not None and frame is not None:
-            scene = scene_flow(frame) * cfg.strength.pose
-        crop = renderer.render(transfer(m), mouth, scene)  # (478, 3): z orders folds
+
+    def jobs() -> Iterator[tuple]:
+        for i, m in enumerate(motions):
+            frame = next(frames, None) if frames is not None else None
+            mouth = None
+            if want_mouth and frame is not None and driver_points[i] is not None and m.mouth > MOUTH_SOURCE_MIN_OPENING:
+                mouth = mouth_source(frame, driver_points[i], cfg.size)
+            scene = None
+            if scene_flow is not None and frame is not None:
+                scene = scene_flow(frame) * cfg.strength.pose
+            yield transfer(m), mouth, scene  # target (478, 3): z orders folds
+
+    if workers > 0 and type(renderer) is WarpRenderer:  # the neural renderers keep their own torch threads
+        with RenderWorkers(renderer, workers) as pool:
+            for crop in pool.map(jobs()):
+                yield paste_back(src.canvas, crop, src.crop_tf), crop
+        return
+    for job in jobs():
+        crop = renderer.render(*job)
         yield paste_back(src.canvas, crop, src.crop_tf), crop
 
 

@@ -299,6 +299,8 @@ def run_job(job: Job) -> JobResult:
     try:
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
         cfg = job.config()
+        if cfg.workers is None:  # the batch already runs one job per core: no render workers of its own
+            cfg = cfg.replace(workers=0)
         with generation_record({"batch_job": job.fingerprint or job_fingerprint(job)}):
             return _render(job, cfg, t0)
     except TalkingHeadError as e:

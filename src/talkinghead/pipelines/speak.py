@@ -140,6 +140,7 @@ class SpeakPipeline:
         from talkinghead.pipelines.provenance import Provenance
         from talkinghead.pipelines.renderers import person_notice
         from talkinghead.pipelines.source import prepare_source
+        from talkinghead.render.parallel import auto_workers
 
         cfg = self.config
         rcfg = self.render_config()
@@ -163,7 +164,8 @@ class SpeakPipeline:
                 yield m
 
         mark = Provenance(cfg)  # every frame watermarked, every file C2PA-signed (no switch)
-        frames_iter = ((mark(f), c) for f, c in render_motions(src, recorded(), ref, rcfg, self.renderer))
+        workers = auto_workers(n_total, cfg.workers)
+        frames_iter = ((mark(f), c) for f, c in render_motions(src, recorded(), ref, rcfg, self.renderer, workers=workers))
         bar = tqdm(total=n_total, desc="speaking", unit="f", disable=not progress)
         frames: list[np.ndarray] | None = None
         n = 0
