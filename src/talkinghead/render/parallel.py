@@ -132,9 +132,11 @@ class RenderWorkers:
                 c.send(None)  # the worker finishes the jobs it has, then exits
             except OSError:
                 pass
+        # a reader that stopped on an error no longer drains the pipes: a worker may be stuck sending
+        timeout = 5.0 if self._reader.is_alive() else 0.5
         for p in self._procs:
             try:
-                p.wait(timeout=5.0)
+                p.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
