@@ -3,6 +3,7 @@
 Prints frames per second and peak RSS at 256 and 512 px, and RSS growth over a long driver.
 
     python benchmarks/bench_pipeline.py [--source IMG] [--driving CLIP] [--long-seconds 120] [--renderer neural]
+        [--workers N]
 
 Defaults: a portrait and a driving clip from ../shared/data/real when present, else the bundled
 demo inputs (made with scripts/make_demo_inputs.py).
@@ -14,26 +15,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from talkinghead.eval.resources import peak_rss_mb, rss_mb  # noqa: E402
+from talkinghead.eval.resources import RssSampler, peak_rss_mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "real"
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, period=0.5):
-        super().__init__(daemon=True)
-        self.samples, self.period, self.stop = [], period, False
-
-    def run(self):
-        t0 = time.time()
-        while not self.stop:
-            self.samples.append((time.time() - t0, rss_mb()))
-            time.sleep(self.period)
 
 
 def default_inputs() -> tuple[str, str]:
@@ -58,11 +46,12 @@ def looped_driver(driving: str, seconds: float, out: str) -> str:
     return out
 
 
-def run_once(source: str, driving: str, size: int, out_dir: str, renderer: str = "warp") -> tuple[float, int, float]:
+def run_once(source: str, driving: str, size: int, out_dir: str, renderer: str = "warp",
+             workers: int | None = None) -> tuple[float, int, float]:
     from talkinghead.config import AnimateConfig
     from talkinghead.pipelines.animate import AnimatePipeline
 
-    pipe = AnimatePipeline(AnimateConfig(size=size, renderer=renderer))
+    pipe = AnimatePipeline(AnimateConfig(size=size, renderer=renderer, workers=workers))
     t0 = time.perf_counter()
     res = pipe(source, driving, os.path.join(out_dir, f"bench_{size}.mp4"))
     dt = time.perf_counter() - t0
@@ -76,27 +65,32 @@ def main() -> int:
     ap.add_argument("--sizes", default="256,512")
     ap.add_argument("--long-seconds", type=float, default=120.0, help="0 to skip the memory run")
     ap.add_argument("--renderer", default="warp", choices=["warp", "neural"])
+    ap.add_argument("--workers", type=int, default=None,
+                    help="render processes (default: the pipeline's auto choice; 0 = render in-process)")
     a = ap.parse_args()
     src, drv = default_inputs()
     src, drv = a.source or src, a.driving or drv
-    print(f"source {src}\ndriving {drv}\ncpus {os.cpu_count()}")
+    from talkinghead.render.parallel import auto_workers
+
+    print(f"source {src}\ndriving {drv}\ncpus {os.cpu_count()}; render workers {auto_workers(None, a.workers)}")
     with tempfile.TemporaryDirectory() as td:
-        run_once(src, drv, 256, td, a.renderer)  # warm-up (imports, mediapipe graph init)
+        run_once(src, drv, 256, td, a.renderer, a.workers)  # warm-up (imports, mediapipe graph init)
         for size in map(int, a.sizes.split(",")):
-            fps, n, dt = run_once(src, drv, size, td, a.renderer)
+            fps, n, dt = run_once(src, drv, size, td, a.renderer, a.workers)
             print(f"size {size}: {n} frames in {dt:.2f} s -> {fps:.1f} fps (full pipeline incl. landmarks + encode); "
                   f"peak RSS so far {peak_rss_mb():.0f} MB")
         if a.long_seconds > 0:
             long = looped_driver(drv, a.long_seconds, os.path.join(td, "long.mp4"))
             sampler = RssSampler()
             sampler.start()
-            fps, n, dt = run_once(src, long, 256, td, a.renderer)
+            fps, n, dt = run_once(src, long, 256, td, a.renderer, a.workers)
             sampler.stop = True
             sampler.join()
-            rs = [r for _, r in sampler.samples]
+            rs = sampler.samples
             q = max(1, len(rs) // 10)
             print(f"long driver {a.long_seconds:.0f} s ({n} frames) at 256: {fps:.1f} fps; RSS first 10% "
-                  f"{max(rs[:q]):.0f} MB, last 10% {max(rs[-q:]):.0f} MB, max {max(rs):.0f} MB; peak RSS {peak_rss_mb():.0f} MB")
+                  f"{max(rs[:q]):.0f} MB, last 10% {max(rs[-q:]):.0f} MB, max {max(rs):.0f} MB (this process + render workers); "
+                  f"peak RSS of this process {peak_rss_mb():.0f} MB")
     return 0
 
 

@@ -16,28 +16,15 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from talkinghead.eval.resources import peak_rss_mb, tree_rss_mb  # noqa: E402
+from talkinghead.eval.resources import RssSampler, peak_rss_mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "real"
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, period: float = 0.5):
-        super().__init__(daemon=True)
-        self.samples: list[float] = []
-        self.period, self.stop = period, False
-
-    def run(self) -> None:
-        while not self.stop:
-            self.samples.append(tree_rss_mb())
-            time.sleep(self.period)
 
 
 def default_source() -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
+import time
 
 
 def rss_mb() -> float:
@@ -42,3 +44,17 @@ def tree_rss_mb() -> float:
             continue
         todo += _children(pid)
     return total
+
+
+class RssSampler(threading.Thread):
+    """Samples :func:`tree_rss_mb` every ``period`` s until ``stop`` is set (benchmarks' memory curve)."""
+
+    def __init__(self, period: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[float] = []
+        self.period, self.stop = period, False
+
+    def run(self) -> None:
+        while not self.stop:
+            self.samples.append(tree_rss_mb())
+            time.sleep(self.period)
