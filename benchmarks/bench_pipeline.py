@@ -89,7 +89,8 @@ def main() -> int:
             rs = sampler.samples
             q = max(1, len(rs) // 10)
             print(f"long driver {a.long_seconds:.0f} s ({n} frames) at 256: {fps:.1f} fps; RSS first 10% "
-                  f"{max(rs[:q]):.0f} MB, last 10% {max(rs[-q:]):.0f} MB, max {max(rs):.0f} MB (this process + render workers); "
+                  f"{max(rs[:q]):.0f} MB, last 10% {max(rs[-q:]):.0f} MB, max {max(rs):.0f} MB "
+                  f"(this process + render workers); "
                   f"peak RSS of this process {peak_rss_mb():.0f} MB")
     return 0
 

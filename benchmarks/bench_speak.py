@@ -65,7 +65,8 @@ def core_ms() -> float:
     return 1000 * min(timeit.repeat("sum(range(10**6))", number=1, repeat=5))
 
 
-def run_once(source: str, audio: str, size: int, out: str, workers: int | None = None) -> tuple[float, int, float, float]:
+def run_once(source: str, audio: str, size: int, out: str,
+             workers: int | None = None) -> tuple[float, int, float, float]:
     from talkinghead.config import SpeakConfig
     from talkinghead.pipelines.speak import SpeakPipeline
 

@@ -685,3 +685,24 @@ def test_auto_render_workers() -> None:
     assert auto_workers(AUTO_MIN_FRAMES - 1) == 0  # short clips: start-up not repaid
     cores = len(os.sched_getaffinity(0))
     assert auto_workers(None) == auto_workers(10_000) == max(0, min(3, cores - 1))
+
+
+def test_render_workers_stop_at_once_on_an_error(face) -> None:
+    """At the end of the frames the workers exit by themselves; on an error or an interrupt in the
+    caller (here mid-stream) they are killed without waiting for the frames in flight."""
+    import signal
+
+    from talkinghead.render.parallel import RenderWorkers
+
+    img, pts = face
+    with RenderWorkers(_renderer(img, pts), 1) as pool:
+        procs = list(pool._procs)
+        assert len(list(pool.map((pts + 0.1 * k, None, None) for k in range(4)))) == 4
+    assert [p.returncode for p in procs] == [0]
+    with pytest.raises(KeyboardInterrupt):
+        with RenderWorkers(_renderer(img, pts), 1) as pool:
+            procs = list(pool._procs)
+            for k, _ in enumerate(pool.map((pts + 0.1 * k, None, None) for k in range(1000))):
+                if k == 2:
+                    raise KeyboardInterrupt
+    assert [p.returncode for p in procs] == [-signal.SIGKILL]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 
 import numpy as np
@@ -308,6 +309,46 @@ def test_mp3_audio_is_muxed_in_step_with_the_motion(tmp_path, face_image):
     c = np.correlate(got[:n], src[:n], "full")
     lag_ms = (int(np.argmax(c)) - (n - 1)) / 16.0
     assert abs(lag_ms) <= 2.0, lag_ms
+
+
+def _render_workers_alive() -> list[int]:
+    from talkinghead.eval.resources import _children
+
+    alive = []
+    for pid in _children(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"talkinghead.render.parallel" in f.read():
+                    alive.append(pid)
+        except OSError:
+            pass
+    return alive
+
+
+@needs_espeak
+def test_interrupted_speak_stops_its_render_workers(tmp_path, face_image, monkeypatch):
+    """Ctrl-C (or any error) while frames are being written: the workers are gone when the error
+    reaches the caller, not when the traceback is garbage-collected; nothing is half-written."""
+    from talkinghead.pipelines import provenance
+    from talkinghead.pipelines.speak import SpeakPipeline
+    from talkinghead.config import SpeakConfig
+
+    wav, _ = _speech_with_pauses(tmp_path, lead=0.2, gap=0.3, tail=0.2)
+    real_call, seen = provenance.Provenance.__call__, []
+
+    def interrupt_at_frame_10(self, frame):
+        seen.append(1)
+        if len(seen) == 10:
+            raise KeyboardInterrupt
+        return real_call(self, frame)
+
+    monkeypatch.setattr(provenance.Provenance, "__call__", interrupt_at_frame_10)
+    out = tmp_path / "o.mp4"
+    with pytest.raises(KeyboardInterrupt) as info:
+        SpeakPipeline(SpeakConfig(workers=1))(face_image, audio=wav, output=out)
+    assert info.traceback  # the frames (and the generators in them) are still referenced here
+    assert _render_workers_alive() == []
+    assert not out.exists() and not list(tmp_path.glob(".*o.mp4*"))
 
 
 def test_speak_sign_args_must_pair(tmp_path, face_image, capsys):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,36 +83,38 @@ class AnimatePipeline:
         mark = Provenance(cfg)
         n_total = len(track.motions) if max_frames is None else min(max_frames, len(track.motions))
         workers = auto_workers(n_total, cfg.workers)
-        frames_iter = ((mark(frame), crop) for frame, crop in self._render(src, track, driving, workers))
-        crops: list[np.ndarray] | None = [] if keep_crops else None
-        bar = tqdm(total=n_total, desc="rendering", unit="f", disable=not progress)
-        if output is None:
-            frames = []
-            for i, (frame, crop) in enumerate(frames_iter):
-                if i >= n_total:
-                    break
-                frames.append(frame)
-                if crops is not None:
-                    crops.append(crop)
-                bar.update(1)
+        rendered = self._render(src, track, driving, workers)
+        with closing(rendered):  # on an error, an interrupt or max_frames the render workers stop at once
+            frames_iter = ((mark(frame), crop) for frame, crop in rendered)
+            crops: list[np.ndarray] | None = [] if keep_crops else None
+            bar = tqdm(total=n_total, desc="rendering", unit="f", disable=not progress)
+            if output is None:
+                frames = []
+                for i, (frame, crop) in enumerate(frames_iter):
+                    if i >= n_total:
+                        break
+                    frames.append(frame)
+                    if crops is not None:
+                        crops.append(crop)
+                    bar.update(1)
+                bar.close()
+                return AnimateResult(None, track.fps, len(frames), src.mode, frames, crops, src, track)
+            H, W = src.canvas.shape[:2]
+            # frame 0 is the driver's first picture: its audio from that moment (a track may start earlier)
+            with VideoWriter(output, fps=track.fps, size=(W, H), audio_from=driving, audio_start=track.info.start_time,
+                             crf=cfg.crf,
+                             finalize=mark.signer([source, driving], output)) as writer:
+                n = 0
+                for frame, crop in frames_iter:
+                    if n >= n_total:
+                        break
+                    writer.write(frame)
+                    if crops is not None:
+                        crops.append(crop)
+                    n += 1
+                    bar.update(1)
             bar.close()
-            return AnimateResult(None, track.fps, len(frames), src.mode, frames, crops, src, track)
-        H, W = src.canvas.shape[:2]
-        # frame 0 is the driver's first picture: its audio from that moment (a track may start earlier)
-        with VideoWriter(output, fps=track.fps, size=(W, H), audio_from=driving, audio_start=track.info.start_time,
-                         crf=cfg.crf,
-                         finalize=mark.signer([source, driving], output)) as writer:
-            n = 0
-            for frame, crop in frames_iter:
-                if n >= n_total:
-                    break
-                writer.write(frame)
-                if crops is not None:
-                    crops.append(crop)
-                n += 1
-                bar.update(1)
-        bar.close()
-        return AnimateResult(Path(output), track.fps, n, src.mode, None, crops, src, track)
+            return AnimateResult(Path(output), track.fps, n, src.mode, None, crops, src, track)
 
     # -- internals ------------------------------------------------------------------------------
     def _reference(self, track: DriverTrack) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,26 +166,28 @@ class SpeakPipeline:
 
         mark = Provenance(cfg)  # every frame watermarked, every file C2PA-signed (no switch)
         workers = auto_workers(n_total, cfg.workers)
-        frames_iter = ((mark(f), c) for f, c in render_motions(src, recorded(), ref, rcfg, self.renderer, workers=workers))
-        bar = tqdm(total=n_total, desc="speaking", unit="f", disable=not progress)
-        frames: list[np.ndarray] | None = None
-        n = 0
-        if output is None:
-            frames = []
-            for frame, _ in frames_iter:
-                frames.append(frame)
-                n += 1
-                bar.update(1)
-        else:
-            H, W = src.canvas.shape[:2]
-            # the motion was computed from the audio's first decoded sample on: mux from there too (an
-            # MP3's first frame sits at its encoder delay, a video's audio may start after its picture)
-            with VideoWriter(output, fps=FPS, size=(W, H), audio_from=audio, audio_start=first_audio_time(audio),
-                             crf=cfg.crf, finalize=mark.signer([source, audio], output)) as writer:
+        rendered = render_motions(src, recorded(), ref, rcfg, self.renderer, workers=workers)
+        with closing(rendered):  # on an error or an interrupt the render workers stop at once
+            frames_iter = ((mark(f), c) for f, c in rendered)
+            bar = tqdm(total=n_total, desc="speaking", unit="f", disable=not progress)
+            frames: list[np.ndarray] | None = None
+            n = 0
+            if output is None:
+                frames = []
                 for frame, _ in frames_iter:
-                    writer.write(frame)
+                    frames.append(frame)
                     n += 1
                     bar.update(1)
+            else:
+                H, W = src.canvas.shape[:2]
+                # the motion was computed from the audio's first decoded sample on: mux from there too (an
+                # MP3's first frame sits at its encoder delay, a video's audio may start after its picture)
+                with VideoWriter(output, fps=FPS, size=(W, H), audio_from=audio, audio_start=first_audio_time(audio),
+                                 crf=cfg.crf, finalize=mark.signer([source, audio], output)) as writer:
+                    for frame, _ in frames_iter:
+                        writer.write(frame)
+                        n += 1
+                        bar.update(1)
         bar.close()
         return SpeakResult(None if output is None else Path(output), FPS, n, plan.duration, plan.has_speech,
                            mouth[:n], eyes[:n], plan.gate[:n].copy(), frames, phonemes)

@@ -86,7 +86,8 @@ class RenderWorkers:
                    OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         try:
             proc = subprocess.Popen([sys.executable, "-m", __name__, str(job_r), str(res_w)], env=env,
-                                    pass_fds=(job_r, res_w), stdin=subprocess.DEVNULL)
+                                    pass_fds=(job_r, res_w), stdin=subprocess.DEVNULL,
+                                    start_new_session=True)  # a terminal Ctrl-C reaches the parent only
         finally:
             os.close(job_r)
             os.close(res_w)
@@ -126,14 +127,16 @@ class RenderWorkers:
             return value
         raise RuntimeError(value if status == "stopped" else f"render worker failed: {value}")
 
-    def close(self) -> None:
-        for c in self._conns:
+    def close(self, abort: bool = False) -> None:
+        """Stop the workers: after the jobs they have (default), or at once (``abort``: an error or
+        an interrupt in the caller, whose pending frames nobody wants)."""
+        for c in self._conns if not abort else ():
             try:
                 c.send(None)  # the worker finishes the jobs it has, then exits
             except OSError:
                 pass
         # a reader that stopped on an error no longer drains the pipes: a worker may be stuck sending
-        timeout = 5.0 if self._reader.is_alive() else 0.5
+        timeout = 0.0 if abort else 5.0 if self._reader.is_alive() else 0.5
         for p in self._procs:
             try:
                 p.wait(timeout=timeout)
@@ -148,8 +151,8 @@ class RenderWorkers:
     def __enter__(self) -> "RenderWorkers":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(abort=exc_type is not None)
 
 
 class _Duplex:
