@@ -26,11 +26,12 @@ AUTO_MIN_FRAMES = 100  # below ~4 s of video a worker's start-up (~1 s) is not r
 
 def auto_workers(n_frames: int | None, requested: int | None = None) -> int:
     """Worker processes for a clip of ``n_frames`` (None = unknown length): ``requested`` when given,
-    else one per spare core (at most 3) for clips of at least 100 frames, else 0 (in-process)."""
+    else one per spare core (at most 3) for clips of at least 100 frames, else 0 (in-process).
+    Always 0 off POSIX."""
+    if os.name != "posix":  # the workers' pipes are passed as POSIX file descriptors
+        return 0
     if requested is not None:
         return max(0, int(requested))
-    if os.name != "posix":
-        return 0
     if n_frames is not None and n_frames < AUTO_MIN_FRAMES:
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
