@@ -454,3 +454,26 @@ def test_stderr_filter_drops_cut_off_noise():
     assert through(b"hello\n", noise, b"W0000 00:00 x\n", b"INFO: ") == b"hello\n"
     assert through(b"INFO: something else\n", b"error: tail without newline") == \
         b"INFO: something else\nerror: tail without newline"
+
+
+def test_stderr_filter_does_not_wait_for_children_holding_the_pipe(tmp_path):
+    """A child that outlives the command (a process pool's resource tracker) inherits the filtered fd
+    2; handing fd 2 back must not wait for that child's exit (it used to cost 5 s at every batch's end)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, subprocess, sys, time\n"
+        "from talkinghead.interfaces.quiet import filtered_stderr\n"
+        "with filtered_stderr():\n"
+        "    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])  # inherits fd 2\n"
+        "    os.write(2, b'W0000 00:00 noise\\nkept line\\n')\n"
+        "    t0 = time.perf_counter()\n"
+        "print(f'{time.perf_counter() - t0:.3f}')\n"
+        "child.kill()\n")
+    err = tmp_path / "stderr.txt"  # a file, not a pipe: the sleeping child holds it too
+    with open(err, "wb") as f:
+        res = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=f, text=True, timeout=60)
+    assert res.returncode == 0, err.read_text()
+    assert float(res.stdout) < 2.0  # handed back at once, not after a 5 s join
+    assert err.read_text() == "kept line\n"  # the noise is still dropped, the rest passes

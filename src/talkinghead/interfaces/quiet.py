@@ -3,22 +3,34 @@
 Those libraries log straight to file descriptor 2 from C++ (absl, before any log initialisation),
 so Python's logging cannot silence them. ``filtered_stderr()`` routes fd 2 through a pipe and
 drops only lines that start with their prefixes; everything else passes through unchanged.
+
+Child processes inherit the pipe's write end (a process pool's resource tracker lives until this
+process exits), so when fd 2 is handed back the pump drains what is there and stops once the pipe
+has been quiet for a moment, rather than waiting for an end-of-file that only our exit would bring.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import sys
 import threading
 
 NOISE = (b"W0000 ", b"I0000 ", b"E0000 ", b"INFO: Created TensorFlow", b"WARNING: All log messages before absl")
 
 
-def _pump(r: int, out: int) -> None:
-    buf = b""
+def _pump(r: int, out: int, stop: threading.Event | None = None, quiet_s: float = 0.1) -> bool:
+    """Copy ``r`` to ``out`` without the noise lines, until end-of-file, or (once ``stop`` is set)
+    until nothing has arrived for ``quiet_s``. Returns True at end-of-file."""
+    buf, eof = b"", False
     while True:
+        if stop is not None and not select.select([r], [], [], quiet_s)[0]:
+            if stop.is_set():
+                break
+            continue
         chunk = os.read(r, 65536)
         if not chunk:
+            eof = True
             break
         buf += chunk
         *lines, buf = buf.split(b"\n")
@@ -30,6 +42,7 @@ def _pump(r: int, out: int) -> None:
             os.write(out, b"".join(keep))
     if buf and not _noise_fragment(buf):
         os.write(out, buf)
+    return eof
 
 
 def _noise_fragment(tail: bytes) -> bool:
@@ -51,13 +64,19 @@ def filtered_stderr():
     r, w = os.pipe()
     os.dup2(w, fd)
     os.close(w)
-    t = threading.Thread(target=_pump, args=(r, saved), daemon=True)
+    stop, eof = threading.Event(), []
+    t = threading.Thread(target=lambda: eof.append(_pump(r, saved, stop)), daemon=True)
     t.start()
     try:
         yield
     finally:
         sys.stderr.flush()
-        os.dup2(saved, fd)  # closes the pipe's last write end: the pump drains and stops
+        os.dup2(saved, fd)  # our last write end: the pump drains and stops (children may hold others)
+        stop.set()
         t.join(timeout=5)
-        os.close(r)
-        os.close(saved)
+        if not t.is_alive():
+            os.close(saved)
+            if eof == [True]:
+                os.close(r)
+            # else a child still holds the write end: the read end stays open, so the child's few
+            # late bytes wait in the pipe buffer rather than failing with EPIPE
