@@ -71,9 +71,14 @@ class RenderWorkers:
         self._conns: list[Connection] = []
         self._procs: list[subprocess.Popen] = []
         self._results: queue.Queue = queue.Queue()
-        for _ in range(n):
-            self._start()
-            self._conns[-1].send(renderer)
+        self._reader: threading.Thread | None = None
+        try:
+            for _ in range(n):
+                self._start()
+                self._conns[-1].send(renderer)
+        except BaseException:  # a worker that could not start or died at once: stop the others
+            self.close(abort=True)
+            raise
         self._reader = threading.Thread(target=self._read, daemon=True, name="talkinghead-render-reader")
         self._reader.start()
 
@@ -137,14 +142,16 @@ class RenderWorkers:
             except OSError:
                 pass
         # a reader that stopped on an error no longer drains the pipes: a worker may be stuck sending
-        timeout = 0.0 if abort else 5.0 if self._reader.is_alive() else 0.5
+        reading = self._reader is not None and self._reader.is_alive()
+        timeout = 0.0 if abort else 5.0 if reading else 0.5
         for p in self._procs:
             try:
                 p.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        self._reader.join(timeout=5.0)
+        if self._reader is not None:
+            self._reader.join(timeout=5.0)
         for c in self._conns:
             c.close()
         self._conns, self._procs = [], []
