@@ -312,10 +312,10 @@ def test_mp3_audio_is_muxed_in_step_with_the_motion(tmp_path, face_image):
 
 
 def _render_workers_alive() -> list[int]:
-    from talkinghead.eval.resources import _children
+    from talkinghead.eval.resources import child_pids
 
     alive = []
-    for pid in _children(os.getpid()):
+    for pid in child_pids(os.getpid()):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if b"talkinghead.render.parallel" in f.read():

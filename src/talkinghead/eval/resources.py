@@ -1,15 +1,17 @@
 """Process memory readings shared by the benchmarks."""
 from __future__ import annotations
 
+import math
 import os
 import resource
 import threading
 import time
 
 
-def rss_mb() -> float:
-    """Current resident set size of this process, MB (Linux /proc)."""
-    with open("/proc/self/status") as f:
+def rss_mb(pid: int | str = "self") -> float:
+    """Current resident set size of process ``pid`` (default: this one), MB (Linux /proc); NaN when
+    it has none (a zombie). Raises OSError when the process is gone."""
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
@@ -21,7 +23,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
+    """Direct children of process ``pid`` (Linux /proc; empty when it is gone)."""
     kids = []
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
@@ -38,11 +41,11 @@ def tree_rss_mb() -> float:
     while todo:
         pid = todo.pop()
         try:
-            with open(f"/proc/{pid}/status") as f:
-                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0) / 1024
-        except OSError:
+            mb = rss_mb(pid)
+        except OSError:  # exited meanwhile
             continue
-        todo += _children(pid)
+        total += 0.0 if math.isnan(mb) else mb  # a zombie holds no memory
+        todo += child_pids(pid)
     return total
 
 
