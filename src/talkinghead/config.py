@@ -143,6 +143,9 @@ class MotionStrength(StrictConfig):
                 raise ConfigError(None, f"strength {k} must be in [0, 3], got {v}")
 
 
+MAX_RENDER_WORKERS = 32  # RenderOutput.workers and the CLI's --workers accept 0 .. this
+
+
 @dataclass
 class RenderOutput(StrictConfig):
     """Options every portrait pipeline shares: face crop, face choice and the output file."""
@@ -168,8 +171,8 @@ class RenderOutput(StrictConfig):
 
     def __post_init__(self) -> None:
         self._check_literals()
-        if self.workers is not None and not 0 <= self.workers <= 32:
-            raise ConfigError(None, f"workers must be in [0, 32], got {self.workers}")
+        if self.workers is not None and not 0 <= self.workers <= MAX_RENDER_WORKERS:
+            raise ConfigError(None, f"workers must be in [0, {MAX_RENDER_WORKERS}], got {self.workers}")
         if self.size not in (128, 256, 384, 512):
             raise ConfigError(None, f"size must be 256 or 512 (128/384 also allowed), got {self.size}")
         if self.face_index is not None and self.face_index < 0:

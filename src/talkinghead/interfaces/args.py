@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from talkinghead.config import MAX_RENDER_WORKERS
+
 
 def bounded_float(lo: float, hi: float, what: str = "value"):
     """An argparse ``type`` accepting a number in [lo, hi]."""
@@ -53,8 +55,8 @@ strength = bounded_float(0.0, 3.0, "strength")
 
 
 def render_workers(v: str) -> int:
-    """An argparse ``type`` for --workers: a whole number in [0, 32]."""
+    """An argparse ``type`` for --workers: a whole number in [0, MAX_RENDER_WORKERS]."""
     x = _int_at_least(0)(v)
-    if x > 32:
-        raise argparse.ArgumentTypeError(f"at most 32 render workers, got {x}")
+    if x > MAX_RENDER_WORKERS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_RENDER_WORKERS} render workers, got {x}")
     return x
