@@ -381,3 +381,33 @@ def test_episode_landmarks_are_drawn_from_each_frames_points(tmp_path) -> None:
             assert f != 2
             want = landmark_image(pts[f], S).transpose(2, 0, 1).astype(np.float32) / 255
             np.testing.assert_array_equal(lm, want)
+
+
+def test_mixed_episode_sizes_embed_only_their_first_shots() -> None:
+    """``k_shot_min``: each episode embeds its first K' of the K frames (K' drawn in [k_shot_min, K]);
+    the frames drawn are those of plain K-shot episodes, and K' = 1 gives exactly the one-shot embedding."""
+    data = dict(source="shapes", size=32, shapes_videos=4, shapes_frames=8, k_shot=3)
+    plain = tiny_config("fewshot", Path("unused"), data=data, discriminator=None)
+    mixed = tiny_config("fewshot", Path("unused"), data={**data, "k_shot_min": 1}, discriminator=None)
+    ds_p, ds_m = _dataset(plain), _dataset(mixed)
+    seen = []
+    for step in range(8):
+        bp, bm = make_batch(ds_p, plain, step, 0, 1, "cpu"), make_batch(ds_m, mixed, step, 0, 1, "cpu")
+        assert "shots" not in bp and torch.equal(bp["frames"], bm["frames"])
+        seen += bm["shots"].tolist()
+    assert set(seen) == {1, 2, 3}, seen
+    t = build_task(mixed, ds_m.n_videos)
+    for net in t.networks.values():
+        net.eval()  # spectral norm's power iteration stays put between the two calls
+    with torch.no_grad():
+        b = dict(bm, shots=torch.tensor([1, 3, 1, 2]))
+        e = t.g_loss(b)[2]["embedding"]
+        emb = t.networks["embedder"]
+        one = emb(b["frames"][:, 0], b["landmarks"][:, 0])
+        all3 = torch.stack([emb(b["frames"][:, k], b["landmarks"][:, k]) for k in range(3)], 1)
+    torch.testing.assert_close(e[0], one[0])
+    torch.testing.assert_close(e[2], one[2])
+    torch.testing.assert_close(e[1], all3[1].mean(0))
+    torch.testing.assert_close(e[3], all3[3, :2].mean(0))
+    with pytest.raises(ConfigError, match="k_shot_min"):
+        tiny_config("fewshot", Path("unused"), data={**data, "k_shot_min": 4})

@@ -69,6 +69,10 @@ class DataConfig(StrictConfig):
     """Refiner pairs: source frames per clip (spread over the clip)."""
     k_shot: int = 8
     """Few-shot episodes: K frames embedded + 1 target."""
+    k_shot_min: int = 0
+    """Few-shot episodes: when >= 1, each episode embeds only its first K' frames, K' drawn in
+    [k_shot_min, k_shot] (item key ``shots``), so one-shot personalisation is trained as well as
+    K-shot (0: every episode embeds all k_shot frames)."""
     flip: bool = True
     """Random horizontal flips."""
     color_jitter: float = 0.0
@@ -86,6 +90,8 @@ class DataConfig(StrictConfig):
             raise ConfigError(None, f"size must be >= 16 and render_size >= size, got {self.size}, {self.render_size}")
         if self.max_frames < 2 or self.frame_stride < 1 or self.sources_per_clip < 1 or self.k_shot < 1:
             raise ConfigError(None, "max_frames >= 2, frame_stride, sources_per_clip and k_shot >= 1 required")
+        if not 0 <= self.k_shot_min <= self.k_shot:
+            raise ConfigError(None, f"k_shot_min must be in [0, k_shot={self.k_shot}], got {self.k_shot_min}")
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -304,6 +310,14 @@ def write_index(root: Path, done: list[str], holdout) -> dict:
 # A dataset has ``len()``, ``n_videos`` and ``item(i, rng) -> dict of arrays`` (images (C, H, W)
 # float32 in [0, 1]); the training loop draws indices and per-item generators from (seed, step,
 # position), so a sample is the same whichever process of a data-parallel run draws it.
+def _draw_shots(d: dict[str, np.ndarray], k_min: int, k: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Mixed episode sizes: ``shots`` = how many of the K frames this episode embeds (drawn last, so
+    the frames an item draws do not depend on it)."""
+    if k_min:
+        d["shots"] = np.array(rng.integers(k_min, k + 1), np.int64)
+    return d
+
+
 def _flip(d: dict[str, np.ndarray], keys) -> None:
     for k in keys:
         d[k] = np.ascontiguousarray(d[k][..., ::-1])
@@ -399,7 +413,7 @@ class AlignedFrames:
         if flip:
             _flip(d, list(d))
         d["video"] = np.array(v, np.int64)
-        return d
+        return _draw_shots(d, self.cfg.k_shot_min, K, rng)
 
 
 class MovingShapes:
@@ -414,9 +428,9 @@ class MovingShapes:
     """
 
     def __init__(self, size: int = 64, n_videos: int = 64, n_frames: int = 32, seed: int = 0,
-                 mode: str = "pairs", k_shot: int = 4, flip: bool = False):
+                 mode: str = "pairs", k_shot: int = 4, flip: bool = False, k_shot_min: int = 0):
         self.size, self.n_videos, self.n_frames, self.seed = size, n_videos, n_frames, seed
-        self.mode, self.k_shot, self.flip = mode, k_shot, flip
+        self.mode, self.k_shot, self.flip, self.k_shot_min = mode, k_shot, flip, k_shot_min
         self._videos = [self._video_params(v) for v in range(n_videos)]
 
     def __len__(self) -> int:
@@ -488,9 +502,9 @@ class MovingShapes:
             return {"source": to_chw(self.render(v, a)), "driving": to_chw(self.render(v, b))}
         if self.mode == "episodes":
             fr = rng.choice(self.n_frames, self.k_shot + 1, replace=False)
-            return {"frames": np.stack([to_chw(self.render(v, f)) for f in fr]),
-                    "landmarks": np.stack([to_chw(self.render(v, f, outline=True)) for f in fr]),
-                    "video": np.array(v, np.int64)}
+            return _draw_shots({"frames": np.stack([to_chw(self.render(v, f)) for f in fr]),
+                                "landmarks": np.stack([to_chw(self.render(v, f, outline=True)) for f in fr]),
+                                "video": np.array(v, np.int64)}, self.k_shot_min, self.k_shot, rng)
         a, b = rng.choice(self.n_frames, 2, replace=False)
         disc_a = self.pose(v, a)[3]
         return {"source": to_chw(self.render(v, a)), "target": to_chw(self.render(v, b)),
@@ -503,7 +517,8 @@ def build_dataset(cfg: DataConfig, task: str, log=print):
     """The dataset a task trains on (building the video cache first when needed)."""
     if cfg.source == "shapes":
         mode = {"refiner": "refine", "keypoint": "pairs", "fewshot": "episodes"}[task]
-        return MovingShapes(cfg.size, cfg.shapes_videos, cfg.shapes_frames, mode=mode, k_shot=cfg.k_shot)
+        return MovingShapes(cfg.size, cfg.shapes_videos, cfg.shapes_frames, mode=mode, k_shot=cfg.k_shot,
+                            k_shot_min=cfg.k_shot_min)
     need = ("refine",) if task == "refiner" else ("aligned",)
     clips = build_cache(cfg, need, log)
     if task == "refiner":

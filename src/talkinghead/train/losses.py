@@ -287,7 +287,12 @@ class FewShotGeneratorLoss(nn.Module):
         frames, lms, vid = batch["frames"], batch["landmarks"], batch["video"]  # (B, K+1, 3, H, W) x 2, (B,)
         B, K1 = frames.shape[:2]
         K = K1 - 1
-        e = self.embedder(frames[:, :K].flatten(0, 1), lms[:, :K].flatten(0, 1)).view(B, K, -1).mean(1)  # Eq. 1
+        e = self.embedder(frames[:, :K].flatten(0, 1), lms[:, :K].flatten(0, 1)).view(B, K, -1)
+        if "shots" in batch:  # mixed episode sizes: Eq. 1 over each episode's first K' frames only
+            m = (torch.arange(K, device=e.device)[None] < batch["shots"][:, None]).to(e.dtype)[..., None]
+            e = (e * m).sum(1) / m.sum(1)
+        else:
+            e = e.mean(1)  # Eq. 1: the average of the K frames' embeddings
         target, y = frames[:, K], lms[:, K]
         pred = self.generator(y, e)
         l1 = F.l1_loss(pred, target)
