@@ -174,7 +174,7 @@ def test_very_short_loud_speech_is_spoken(tmp_path, face_image, seconds):
 
 
 def test_short_clip_vad_threshold():
-    from talkinghead.drivers.audio import vad, vad_thresholds
+    from talkinghead.drivers.speech_features import vad, vad_thresholds
 
     e = np.full(30, -20.0)  # 0.3 s, loud from end to end
     assert vad(e, vad_thresholds(e)).all()
@@ -434,7 +434,6 @@ def test_api_arguments_of_the_wrong_type_are_named(face_image, call, name):
 def test_stderr_filter_drops_cut_off_noise():
     """fd 2 handed back while a C++ log line was half written ("INFO: "): the fragment is dropped, not
     left to prefix the next line; other text, complete or not, passes unchanged."""
-    import os
 
     from talkinghead.interfaces.quiet import _pump
 

@@ -133,7 +133,7 @@ def test_smooth_track_has_no_lag():
     from talkinghead.drivers.video import smooth_track
 
     canon = load_canonical().astype(np.float32)
-    fps, n = 25.0, 60
+    fps = 25.0
     xs = np.concatenate([np.zeros(20), np.linspace(0, 40, 20), np.full(20, 40.0)])  # px
     rng = np.random.default_rng(1)
     pts = [posed(canon, t=(100 + x, 120)).astype(np.float32) + rng.normal(0, 0.3, (478, 3)).astype(np.float32)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import re
 from fractions import Fraction
 from pathlib import Path

@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from talkinghead.drivers import audio as A  # noqa: E402
+from talkinghead.drivers import speech_features as SF  # noqa: E402
 from talkinghead.errors import ConfigError, InputError  # noqa: E402
 from talkinghead.io.audio import write_wav  # noqa: E402
 
@@ -60,11 +61,11 @@ def _speech_with_pauses(tmp_path, lead=1.0, gap=1.5, tail=1.0):
 
 def test_log_mel_shape_and_framing():
     x = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
-    mel = A.log_mel(x)
-    assert mel.shape == (100, A.N_MELS) and mel.dtype == np.float32  # 1 s -> 25 frames x 4
+    mel = SF.log_mel(x)
+    assert mel.shape == (100, SF.N_MELS) and mel.dtype == np.float32  # 1 s -> 25 frames x 4
     assert np.isfinite(mel).all()
-    assert A.log_mel(np.concatenate([x, x[:1]])).shape[0] == 104  # a partial video frame gets its 4 mel frames
-    e = A.frame_energy_db(x)
+    assert SF.log_mel(np.concatenate([x, x[:1]])).shape[0] == 104  # a partial video frame gets its 4 mel frames
+    e = SF.frame_energy_db(x)
     assert e.shape == (100,) and abs(float(np.median(e)) - 10 * np.log10(0.01)) < 1.5
 
 
@@ -74,7 +75,7 @@ def test_streaming_energy_matches_whole_signal(tmp_path):
     write_wav(p, x, 16000)
     plan = A.plan_audio(p)
     assert plan.n_frames == int(np.ceil((16000 * 3 + 77) / 640))
-    ref = A.frame_energy_db(np.clip(x, -1, 1), 4 * plan.n_frames).reshape(-1, 4).mean(1)
+    ref = SF.frame_energy_db(np.clip(x, -1, 1), 4 * plan.n_frames).reshape(-1, 4).mean(1)
     assert np.allclose(plan.energy, ref, atol=0.05)  # 16-bit quantisation only
 
 
@@ -127,7 +128,7 @@ def test_bundled_model_loads():
 def test_gate_is_zero_in_silence_and_crisp():
     sp = np.zeros(400, bool)
     sp[100:200] = True
-    g = A.speech_gate(sp, attack=2, release=2)
+    g = SF.speech_gate(sp, attack=2, release=2)
     assert g.shape == (100,)
     assert g[25:50].min() == 1.0 and g[:22].max() == 0.0 and g[53:].max() == 0.0
     assert 0 < g[23] < 1 and 0 < g[51] < 1  # short ramps, not a slow fade
@@ -500,7 +501,7 @@ def test_pretrained_speech_features_are_aligned_and_shift_invariant():
     t = np.arange(16000 * 2) / 16000
     x = (0.3 * np.sin(2 * np.pi * (200 + 300 * t) * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
     x += 0.01 * rng.standard_normal(x.shape[0]).astype(np.float32)
-    n = A.n_mel_frames(x.shape[0])
+    n = SF.n_mel_frames(x.shape[0])
     f = speech_features(x, n)
     assert f.shape == (n, N_FEATURES) and f.dtype == np.float32 and np.isfinite(f).all()
     g = speech_features(np.concatenate([np.zeros(160, np.float32), x]), n + 1)
@@ -509,8 +510,8 @@ def test_pretrained_speech_features_are_aligned_and_shift_invariant():
     on = (np.sin(2 * np.pi * 3 * np.arange(n) / 100) > 0)
     assert np.linalg.norm(f[on].mean(0) - f[~on].mean(0)) > 0.5
     assert speech_features(x[:800], 4).shape == (4, N_FEATURES)  # shorter than the receptive field
-    m = A.model_input(x, n, embed=True)
-    assert m.shape == (n, A.N_MELS + N_FEATURES) and np.array_equal(m[:, :A.N_MELS], A.log_mel(x, n))
+    m = SF.model_input(x, n, embed=True)
+    assert m.shape == (n, SF.N_MELS + N_FEATURES) and np.array_equal(m[:, :SF.N_MELS], SF.log_mel(x, n))
 
 
 def test_fit_embedding_whitens_the_training_features():

@@ -129,7 +129,7 @@ def _cmd_cross(a) -> int:
     return 0
 
 
-def _json_output(path, inputs) -> "Path | None":
+def _json_output(path, inputs) -> "os.PathLike | None":
     """Check ``--json PATH`` before a long evaluation: a .json file in an existing folder, not an input."""
     if not path:
         return None

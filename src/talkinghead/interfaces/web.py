@@ -119,7 +119,6 @@ def render(portrait: str | None, driver: str, driving: str | None, audio: str | 
            blink_rate: float, head_motion: float, label: bool, results_dir: Path,
            notify: Callable[[str], Any] = print, progress: bool = True) -> tuple[str, str]:
     """Run the pipeline the controls describe; returns (output path, status line)."""
-    from talkinghead.config import AnimateConfig, MotionStrength, SpeakConfig
     from talkinghead.errors import InputError
 
     if not portrait:

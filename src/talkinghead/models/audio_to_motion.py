@@ -171,7 +171,7 @@ class AudioToMotion(nn.Module):
     Args (forward):
         mel: (B, 4T, n_inputs) raw log-mel power (natural log), 100 Hz, followed by the raw
             pretrained speech features when ``config.embed_dims`` > 0
-            (:func:`talkinghead.drivers.audio.model_input` builds it).
+            (:func:`talkinghead.drivers.speech_features.model_input` builds it).
         speech: (B, 4T) bool/float mask of speech frames for the input normalisation, or None
             (all frames).
     """

@@ -112,7 +112,7 @@ def _resample(f: np.ndarray, centre: np.ndarray, n_frames: int) -> np.ndarray:
 
 def speech_features(samples: np.ndarray, n_frames: int, phases: int = PHASES) -> np.ndarray:
     """(n_frames, N_FEATURES) float32 features of 16 kHz mono ``samples`` on the log-mel grid
-    (frame ``i`` at ``i`` x 10 ms, as :func:`talkinghead.drivers.audio.log_mel`).
+    (frame ``i`` at ``i`` x 10 ms, as :func:`talkinghead.drivers.speech_features.log_mel`).
 
     The layer's 40 ms stride comes from max-pooling, so its output depends on where the pooling grid
     falls; the mean over ``phases`` evenly spaced input delays (whole 10 ms hops: ``phases`` divides

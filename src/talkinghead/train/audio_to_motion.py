@@ -192,8 +192,8 @@ def build_clip(name: str, audio: np.ndarray, tg: dict, basis: dict, speed: float
                gain: float = 1.0, embed: bool = False) -> ClipData:
     """Features + whitened targets; ``lag`` > 0 means the video trails the audio by lag frames;
     ``gain`` scales the mouth offsets (and the opening about its closed level); ``embed`` adds the
-    pretrained speech features to the log-mel (``drivers.audio.model_input``)."""
-    from talkinghead.drivers.audio import frame_energy_db, model_input, vad, vad_thresholds
+    pretrained speech features to the log-mel (``drivers.speech_features.model_input``)."""
+    from talkinghead.drivers.speech_features import frame_energy_db, model_input, vad, vad_thresholds
 
     if gain != 1.0:
         o = tg["opening"]
@@ -252,7 +252,7 @@ def onset_profile(targets: dict[str, dict], names: list[str], frames: int = 12, 
     """Median mouth opening (amplitude-normalised, above the closed level) in the ``frames`` video
     frames before each utterance onset that follows >= ``min_pause`` frames of silence, over the
     training clips: (frames,) ordered from ``frames`` before the onset to 1 before."""
-    from talkinghead.drivers.audio import _runs, frame_energy_db, vad, vad_thresholds
+    from talkinghead.drivers.speech_features import bool_runs, frame_energy_db, vad, vad_thresholds
 
     segs = []
     for k in names:
@@ -263,7 +263,7 @@ def onset_profile(targets: dict[str, dict], names: list[str], frames: int = 12, 
         s25 = vad(e, vad_thresholds(e)).reshape(T, 4).any(axis=1)
         o0 = np.percentile(o, NEUTRAL_PERCENTILE)
         g = amplitude_gain(t)
-        for s, _, val in _runs(s25):
+        for s, _, val in bool_runs(s25):
             if val and s >= max(frames, min_pause) and not s25[s - max(frames, min_pause): s].any():
                 segs.append(g * (o[s - frames: s] - o0))
     if not segs:
@@ -279,7 +279,7 @@ def augment_mel(mel: np.ndarray, rng: np.random.Generator, bandlimit: float = 0.
     vocal-tract-length warp of the band axis (x0.88..1.12), additive noise at 5-40 dB SNR,
     a random spectral tilt and SpecAugment-style band masks; with probability ``bandlimit`` first
     a low-pass channel (cut-off ~3.4-7 kHz, 2-7 dB more loss per mel band above it: telephone, low-rate codecs)."""
-    from talkinghead.drivers.audio import N_MELS
+    from talkinghead.drivers.speech_features import N_MELS
 
     if mel.shape[1] > N_MELS:  # pretrained speech features follow the bands: left as they are
         return np.concatenate([augment_mel(np.ascontiguousarray(mel[:, :N_MELS]), rng, bandlimit), mel[:, N_MELS:]], 1)
