@@ -291,7 +291,7 @@ def bench_fewshot(a) -> dict:
     from talkinghead.train.data import cache_aligned, track_clip
     from talkinghead.train.loop import FinetuneConfig, finetune_person
 
-    from talkinghead.train.cli_train import default_fewshot_dir
+    from talkinghead.interfaces.cli_train import default_fewshot_dir
 
     model = Path(a.model) if a.model else default_fewshot_dir()
     E, G = load_model(model / "embedder"), load_model(model / "generator")

@@ -26,7 +26,7 @@ t0=$(date +%s)
 echo "unpacked in $(( $(date +%s) - t0 )) s"
 runs=()
 for v in "$@"; do
-  $PY -m talkinghead.train.cli_train train --config "configs/$v.yaml" ${TRAIN_ARGS:-} > "$OUT/train_$v.log" 2>&1 &
+  $PY -m talkinghead.interfaces.cli_train train --config "configs/$v.yaml" ${TRAIN_ARGS:-} > "$OUT/train_$v.log" 2>&1 &
   runs+=("out/train/$v")
 done
 wait

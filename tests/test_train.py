@@ -215,7 +215,7 @@ def test_moving_shapes_deterministic() -> None:
 def test_cli_registers_train_and_finetune() -> None:
     import argparse
 
-    from talkinghead.train.cli_train import add_train
+    from talkinghead.interfaces.cli_train import add_train
 
     p = argparse.ArgumentParser()
     add_train(p.add_subparsers(dest="command"))

@@ -5,6 +5,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from talkinghead.errors import ConfigError
@@ -143,6 +144,8 @@ class MotionStrength(StrictConfig):
                 raise ConfigError(None, f"strength {k} must be in [0, 3], got {v}")
 
 
+NEURAL_ASSETS = Path(__file__).resolve().parent / "assets" / "neural"
+"""The bundled neural renderers' folders (``refiner/``, ``fewshot/``), one model folder each."""
 MAX_RENDER_WORKERS = 32  # RenderOutput.workers and the CLI's --workers accept 0 .. this
 
 

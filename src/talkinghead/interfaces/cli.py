@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_verify(sub)
     from talkinghead.interfaces.cli_extra import add_extra
-    from talkinghead.train.cli_train import add_train
+    from talkinghead.interfaces.cli_train import add_train
 
     add_extra(sub)
     add_train(sub)

@@ -65,10 +65,10 @@ def _cases(tiny: bool):
         jac = torch.eye(2).expand(1, 4, 2, 2) + 0.05 * torch.randn(1, 4, 2, 2, generator=g)
         yield "fomm_generator", fomm, (x, kp, kp.flip(-1), jac, jac.transpose(-1, -2))
     else:
-        from talkinghead.render.neural import ASSETS
+        from talkinghead.config import NEURAL_ASSETS
 
-        ref = load_model(ASSETS / "refiner")
-        fs = load_model(ASSETS / "fewshot" / "generator")
+        ref = load_model(NEURAL_ASSETS / "refiner")
+        fs = load_model(NEURAL_ASSETS / "fewshot" / "generator")
     n, m = ref.config.size, fs.config.image_size
     imgs = [torch.rand(1, 3, n, n, generator=g) for _ in range(4)]
     yield "refiner", ref, tuple(imgs)

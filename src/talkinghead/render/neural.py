@@ -22,15 +22,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from talkinghead.config import NEURAL_ASSETS
 from talkinghead.errors import InputError
 from talkinghead.render.base import MouthSource
-
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "neural"
 
 
 def default_refiner_dir() -> Path:
     """The bundled refiner weights (``assets/neural/refiner``)."""
-    return ASSETS / "refiner"
+    return NEURAL_ASSETS / "refiner"
 
 
 def _scale_points(points: np.ndarray, src: int, dst: int) -> np.ndarray:

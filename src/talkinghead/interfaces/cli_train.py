@@ -1,7 +1,7 @@
 """``talkinghead train`` and ``talkinghead finetune`` (registered by :func:`add_train`).
 
     talkinghead train --config configs/refiner_cpu.yaml [--output DIR] [--steps N] [--max-minutes M]
-    torchrun --nproc_per_node=2 -m talkinghead.train.cli_train train --config ...   # data parallel
+    torchrun --nproc_per_node=2 -m talkinghead.interfaces.cli_train train --config ...   # data parallel
     talkinghead finetune --photos a.jpg b.jpg ... -o person/ [--model DIR] [--steps N]
 
 Training resumes from the newest checkpoint in the output folder unless ``--restart``.
@@ -54,9 +54,9 @@ def _cmd_train(a) -> int:
 
 
 def default_fewshot_dir() -> Path:
-    from talkinghead.render.neural import ASSETS
+    from talkinghead.config import NEURAL_ASSETS
 
-    return ASSETS / "fewshot"
+    return NEURAL_ASSETS / "fewshot"
 
 
 def aligned_faces(photos: list[str], size: int) -> tuple:
@@ -107,7 +107,7 @@ def _cmd_finetune(a) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m talkinghead.train.cli_train train|finetune ...`` (e.g. under torchrun)."""
+    """``python -m talkinghead.interfaces.cli_train train|finetune ...`` (e.g. under torchrun)."""
     from talkinghead.interfaces.cli import _run
 
     parser = argparse.ArgumentParser(prog="talkinghead")
