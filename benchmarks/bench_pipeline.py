@@ -35,7 +35,8 @@ def default_inputs() -> tuple[str, str]:
 
 def looped_driver(driving: str, seconds: float, out: str) -> str:
     """A long driver made by looping ``driving`` forwards and backwards (no jumps)."""
-    from talkinghead.io.video import VideoWriter, read_video_frames
+    from talkinghead.io.video import read_video_frames
+    from talkinghead.io.video_writer import VideoWriter
 
     frames, info = read_video_frames(driving, max_frames=300)
     cycle = frames + frames[::-1]

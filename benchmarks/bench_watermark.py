@@ -113,7 +113,7 @@ def decode_mp4(path: Path, max_frames: int | None = None) -> list[np.ndarray]:
 def video_attacks(frames: list[np.ndarray], tmp: Path, seed: int) -> dict[str, list[np.ndarray]]:
     """Output written by the pipeline's own writer (CRF 18, its RGB -> yuv420p conversion), then each
     attack re-encodes at CRF 28."""
-    from talkinghead.io.video import VideoWriter
+    from talkinghead.io.video_writer import VideoWriter
 
     src = tmp / "out.mp4"
     h, w = frames[0].shape[:2]

@@ -26,7 +26,7 @@ from talkinghead.drivers.procedural import blink_curve, compose, head_sway
 from talkinghead.face.crop import paste_back
 from talkinghead.io.audio import read_audio
 from talkinghead.io.image import read_image, write_image
-from talkinghead.io.video import VideoWriter
+from talkinghead.io.video_writer import VideoWriter
 from talkinghead.motion.extract import motion_from_landmarks
 from talkinghead.motion.transfer import MotionTransfer
 from talkinghead.pipelines.source import prepare_source

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from talkinghead.io.image import write_image
-from talkinghead.io.video import VideoWriter, probe_video, read_video_frames
+from talkinghead.io.video import probe_video, read_video_frames
+from talkinghead.io.video_writer import VideoWriter
 
 CLI = [sys.executable, "-m", "talkinghead.interfaces.cli"]
 

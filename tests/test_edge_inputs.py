@@ -235,7 +235,8 @@ def test_sigterm_leaves_no_temp_file(tmp_path, demo_inputs, sig):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     drv = tmp_path / "long.mp4"
-    from talkinghead.io.video import VideoWriter, read_video_frames
+    from talkinghead.io.video import read_video_frames
+    from talkinghead.io.video_writer import VideoWriter
 
     frames, info = read_video_frames(demo_inputs / "driving.mp4")
     with VideoWriter(drv, fps=info.fps, size=(info.width, info.height)) as w:
@@ -390,7 +391,7 @@ def test_failed_web_render_leaves_no_run_folder(tmp_path, face_image):
 
 def test_reenact_names_the_clip_when_its_first_frame_has_no_face(tmp_path):
     from talkinghead.eval.reenact import reenact_clip
-    from talkinghead.io.video import VideoWriter
+    from talkinghead.io.video_writer import VideoWriter
 
     clip = tmp_path / "noface.mp4"
     with VideoWriter(clip, fps=25, size=(64, 64)) as w:

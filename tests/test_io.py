@@ -626,7 +626,7 @@ def test_rgb_to_i420_matches_swscale() -> None:
     range): luma within one level, chroma within a fraction of a level on average."""
     from av.video.reformatter import ColorRange, Colorspace
 
-    from talkinghead.io.video import rgb_to_i420
+    from talkinghead.io.video_writer import rgb_to_i420
 
     smooth = _smooth_frames(1, 64, 48)[0]
     colours = [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255], [128, 64, 200], [30, 200, 90],

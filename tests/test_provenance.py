@@ -16,7 +16,8 @@ from PIL import Image
 
 from talkinghead.errors import InputError, OutputError
 from talkinghead.io.image import read_image, write_image
-from talkinghead.io.video import VideoWriter, read_video_frames
+from talkinghead.io.video import read_video_frames
+from talkinghead.io.video_writer import VideoWriter
 from talkinghead.provenance import (
     WatermarkPayload,
     Watermarker,

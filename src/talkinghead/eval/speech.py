@@ -160,7 +160,7 @@ def energy_baseline_amounts(path, n_frames: int) -> tuple[np.ndarray, np.ndarray
 def render_baseline(source_png, audio, output, amounts: np.ndarray, cfg=None) -> None:
     """Render the energy baseline (procedural jaw opening by ``amounts``) with the speak renderer."""
     from talkinghead.drivers.procedural import compose
-    from talkinghead.io.video import VideoWriter
+    from talkinghead.io.video_writer import VideoWriter
     from talkinghead.pipelines.animate import render_motions
     from talkinghead.pipelines.source import prepare_source
     from talkinghead.pipelines.speak import SpeakPipeline

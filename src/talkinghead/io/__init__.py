@@ -14,7 +14,7 @@ _WHERE = {
     "read_audio": "audio", "write_wav": "audio",
     "MAX_IMAGE_SIDE": "image", "MIN_IMAGE_SIDE": "image", "is_image_path": "image", "read_image": "image",
     "write_image": "image",
-    "VideoInfo": "video", "VideoReader": "video", "VideoWriter": "video", "probe_video": "video",
+    "VideoInfo": "video", "VideoReader": "video", "VideoWriter": "video_writer", "probe_video": "video",
     "read_video_frames": "video",
 }
 __all__ = sorted(_WHERE)

@@ -20,7 +20,8 @@ from talkinghead.drivers.video import DriverTrack, track_driver
 from talkinghead.errors import ConfigError, check_paths
 from talkinghead.face.crop import crop_image, face_crop_transform, paste_back
 from talkinghead.face.types import FaceLandmarks
-from talkinghead.io.video import VideoReader, VideoWriter
+from talkinghead.io.video import VideoReader
+from talkinghead.io.video_writer import VideoWriter
 from talkinghead.motion.extract import neutral_index
 from talkinghead.motion.transfer import MotionTransfer
 from talkinghead.motion.types import Motion

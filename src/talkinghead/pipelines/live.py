@@ -200,7 +200,7 @@ class FileSink(NullSink):
         self._w = None
 
     def open(self, size, fps, mark, ingredients) -> None:
-        from talkinghead.io.video import VideoWriter
+        from talkinghead.io.video_writer import VideoWriter
 
         self._w = VideoWriter(self.path, fps=fps, size=size, crf=self.crf, preset=self.preset,
                               finalize=mark.signer(ingredients, self.path))

@@ -136,7 +136,8 @@ class SpeakPipeline:
     # -- internals ------------------------------------------------------------------------------
     def _run(self, source, audio, plan: SpeechPlan, phonemes, output, progress, max_frames, log) -> SpeakResult:
         from talkinghead.drivers.visemes import viseme_tracks
-        from talkinghead.io.video import VideoWriter, first_audio_time
+        from talkinghead.io.video import first_audio_time
+        from talkinghead.io.video_writer import VideoWriter
         from talkinghead.pipelines.animate import render_motions
         from talkinghead.pipelines.provenance import Provenance
         from talkinghead.pipelines.renderers import person_notice
