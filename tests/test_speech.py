@@ -515,10 +515,10 @@ def test_pretrained_speech_features_are_aligned_and_shift_invariant():
 
 
 def test_fit_embedding_whitens_the_training_features():
-    """The model's feature projection (train.audio_to_motion.fit_embedding) gives unit-variance,
+    """The model's feature projection (train.audio_data.fit_embedding) gives unit-variance,
     uncorrelated components on the clips it was fitted on."""
     from talkinghead.models.speech_embedding import N_FEATURES, speech_features
-    from talkinghead.train.audio_to_motion import fit_embedding
+    from talkinghead.train.audio_data import fit_embedding
 
     rng = np.random.default_rng(1)
     t = np.arange(16000 * 3) / 16000
