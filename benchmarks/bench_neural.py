@@ -288,10 +288,9 @@ def bench_fewshot(a) -> dict:
     from talkinghead.eval.metrics import l1, ssim
     from talkinghead.models.blocks import landmark_image, to_image, to_tensor
     from talkinghead.models.modeling import load_model
+    from talkinghead.render.neural import default_fewshot_dir
     from talkinghead.train.data import cache_aligned, track_clip
     from talkinghead.train.loop import FinetuneConfig, finetune_person
-
-    from talkinghead.interfaces.cli_train import default_fewshot_dir
 
     model = Path(a.model) if a.model else default_fewshot_dir()
     E, G = load_model(model / "embedder"), load_model(model / "generator")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from talkinghead.drivers.speech_features import bool_runs
 from talkinghead.face import topology as T
 from talkinghead.io.atomic import write_json
 
@@ -100,9 +101,10 @@ def blink_stats(eyes: np.ndarray, fps: float, drop: float = 0.5, window_s: float
     low = e < drop * open_level
     w = max(int(window_s * fps), 1)
     durations = []
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], low.astype(np.int8), [0]])))
     last_right = -1
-    for s, t in zip(edges[::2], edges[1::2]):
+    for s, t, closed in bool_runs(low):
+        if not closed:
+            continue
         k = s + int(np.argmin(e[s:t]))
         if k <= last_right:
             continue  # same blink

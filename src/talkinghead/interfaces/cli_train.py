@@ -53,12 +53,6 @@ def _cmd_train(a) -> int:
     return 0
 
 
-def default_fewshot_dir() -> Path:
-    from talkinghead.config import NEURAL_ASSETS
-
-    return NEURAL_ASSETS / "fewshot"
-
-
 def aligned_faces(photos: list[str], size: int) -> tuple:
     """Read each photo, find its largest face, return (crops (K, S, S, 3), points (K, 478, 2)) at ``size``."""
     import numpy as np
@@ -88,6 +82,7 @@ def aligned_faces(photos: list[str], size: int) -> tuple:
 def _cmd_finetune(a) -> int:
     from talkinghead.errors import InputError
     from talkinghead.models.modeling import read_config
+    from talkinghead.render.neural import default_fewshot_dir
     from talkinghead.train.loop import FinetuneConfig, finetune_person
 
     model = Path(a.model) if a.model else default_fewshot_dir()

@@ -32,6 +32,11 @@ def default_refiner_dir() -> Path:
     return NEURAL_ASSETS / "refiner"
 
 
+def default_fewshot_dir() -> Path:
+    """The bundled meta-learnt few-shot model (``assets/neural/fewshot``: embedder, generator, discriminator)."""
+    return NEURAL_ASSETS / "fewshot"
+
+
 def _scale_points(points: np.ndarray, src: int, dst: int) -> np.ndarray:
     return (np.asarray(points, np.float32)[:, :2] + 0.5) * (dst / src) - 0.5
 
