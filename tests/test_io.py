@@ -567,21 +567,14 @@ def test_read_audio_resamples_and_mixes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name,fmt,codec,rate", [
     ("t.m4a", "mp4", "aac", 44100), ("t.mp3", "mp3", "libmp3lame", 44100), ("t.flac", "flac", "flac", 44100),
     ("t.opus", "ogg", "libopus", 48000), ("t.webm", "webm", "libopus", 48000)])
-def test_read_audio_compressed_formats(tmp_path: Path, name: str, fmt: str, codec: str, rate: int) -> None:
+def test_read_audio_compressed_formats(tmp_path: Path, write_mono_audio, name: str, fmt: str, codec: str,
+                                       rate: int) -> None:
     """The formats users bring (speech issue: wav, mp3, flac, m4a; phones record opus / webm) decode to
     the same tone, resampled to 16 kHz, with their length kept (AAC adds at most its ~1500 priming and
     padding samples, as FFmpeg's own decoder does)."""
-    import av
-
     t = np.arange(int(1.5 * rate)) / rate
     x = (0.5 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
-    with av.open(str(tmp_path / name), "w", format=fmt) as c:
-        s = c.add_stream(codec, rate=rate)
-        s.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(x[None], format="flt", layout="mono")
-        frame.sample_rate = rate
-        for packet in [*s.encode(frame), *s.encode(None)]:
-            c.mux(packet)
+    write_mono_audio(tmp_path / name, x, rate, codec, fmt)
     mono, sr = read_audio(tmp_path / name, sr=16000)
     assert sr == 16000 and mono.ndim == 1 and mono.dtype == np.float32
     assert 1.5 <= len(mono) / sr <= 1.55

@@ -283,24 +283,15 @@ def test_speak_text_end_to_end(tmp_path, face_image, capsys):
 
 
 @needs_espeak
-def test_mp3_audio_is_muxed_in_step_with_the_motion(tmp_path, face_image):
+def test_mp3_audio_is_muxed_in_step_with_the_motion(tmp_path, face_image, write_mono_audio):
     """An MP3's first frame is stamped at its encoder delay (~70 ms at 16 kHz). The motion is computed
     from the first decoded sample, so the muxed track must start there too, not lead in with silence."""
-    import av
-
     from talkinghead.io.audio import read_audio
     from talkinghead.io.video import first_audio_time
     from talkinghead.pipelines.speak import SpeakPipeline
 
     _, x = _speech_with_pauses(tmp_path, lead=0.3, gap=0.3, tail=0.3)
-    mp3 = tmp_path / "speech.mp3"
-    with av.open(str(mp3), "w") as c:
-        st = c.add_stream("libmp3lame", rate=16000)
-        st.layout = "mono"
-        fr = av.AudioFrame.from_ndarray(x[None], format="flt", layout="mono")
-        fr.rate = 16000
-        for pk in [*st.encode(fr), *st.encode(None)]:
-            c.mux(pk)
+    mp3 = write_mono_audio(tmp_path / "speech.mp3", x, 16000, "libmp3lame")
     assert first_audio_time(mp3) > 0.02  # the container does stamp the delay
     out = tmp_path / "out.mp4"
     SpeakPipeline()(face_image, audio=mp3, output=out)
