@@ -67,15 +67,19 @@ def test_load_jobs_csv_and_yaml(tmp_path, demo_inputs):
     ("{p},,,", ConfigError, "exactly one driver"),
     ("{p},{d},hello,", ConfigError, "max_frames"),
     ("missing.png,{d},,", InputError, "file not found"),
+    ("{t},{d},,", InputError, "line 2: is a directory"),
     ("{p},{d},,lots", ConfigError, r"line 2: MotionStrength.pose: expected a number, got 'lots'"),
     ("{p},{d},true,", ConfigError, "max_frames"),
 ])
 def test_bad_jobs_are_reported_before_rendering(tmp_path, demo_inputs, row, err, match):
     f = tmp_path / "jobs.csv"
     f.write_text("source,driving,max_frames,colour\n" if "7" in row else "source,driving,max_frames,pose\n")
-    f.write_text(f.read_text() + row.format(p=demo_inputs / "portrait.png", d=demo_inputs / "driving.mp4") + "\n")
+    f.write_text(f.read_text() + row.format(p=demo_inputs / "portrait.png", d=demo_inputs / "driving.mp4",
+                                            t=tmp_path) + "\n")
     with pytest.raises(err, match=match):
         load_jobs(f)
+    with pytest.raises(InputError, match="is a directory"):  # the jobs file itself (was "file not found")
+        load_jobs(tmp_path)
 
 
 def test_outputs_and_ray_address_are_checked_before_rendering(tmp_path, demo_inputs):

@@ -81,6 +81,9 @@ def test_no_face_source_auto_uses_object_mode(tmp_path, demo_inputs):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "object mode" in r.stderr
     assert probe_video(out).n_frames > 10
+    r = run("animate", "-s", p, "-d", demo_inputs / "driving.mp4", "-o", out, "-q", "--renderer", "neural")
+    assert r.returncode == 0, r.stderr[-3000:]  # says the face renderer is not used, not that it drew a face
+    assert f"note: --renderer neural draws faces; {p} has none" in r.stderr, r.stderr
 
 
 def test_driver_without_any_face(tmp_path, demo_inputs):
@@ -177,6 +180,9 @@ def test_face_index_out_of_range(tmp_path, demo_inputs):
     r = run("animate", "-s", demo_inputs / "portrait.png", "-d", demo_inputs / "driving.mp4",
             "-o", tmp_path / "o.mp4", "-q", "--face-index", "3")
     assert_clean_error(r, "face_index 3 out of range")
+    r = run("animate", "-s", demo_inputs / "portrait.png", "-d", demo_inputs / "driving.mp4",
+            "-o", tmp_path / "o.mp4", "-q", "--face-index", str(2**31))  # was an internal OverflowError
+    assert_clean_error(r, "face_index must be in [0, 99]")
 
 
 def test_neural_renderer_end_to_end(demo_inputs, tmp_path):

@@ -136,6 +136,27 @@ def test_atomic_output_path_errors(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="not a directory"):
         with atomic_output(tmp_path / "file" / "x.png"):
             pass
+    with pytest.raises(OutputError, match="^empty output path$"):  # was ".: is a directory"
+        with atomic_output(""):
+            pass
+    if Path("/proc/self").is_dir():  # a directory that exists and takes no new files
+        with pytest.raises(OutputError, match="cannot create files in this directory"):
+            with atomic_output("/proc/x.mp4"):
+                pass
+
+
+def test_atomic_output_folder_removed_while_writing(tmp_path: Path) -> None:
+    """The output's folder deleted during a long render: a one-line OutputError, not an internal error
+    naming the hidden temp file."""
+    import shutil
+
+    d = tmp_path / "vanish"
+    d.mkdir()
+    with pytest.raises(OutputError, match="the output directory was removed while writing"):
+        with atomic_output(d / "x.mp4") as tmp:
+            shutil.rmtree(d)
+            open(tmp, "wb").close()  # the writer's next open fails
+    assert not d.exists()
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores chmod")
@@ -254,6 +275,21 @@ def test_read_image_exif_orientation(tmp_path: Path) -> None:
     assert out.shape == (80, 40, 3)  # displayed portrait
     assert out[10, 20, 0] > 200 and out[10, 20, 2] < 50  # old left (red) is now on top
     assert out[70, 20, 2] > 200 and out[70, 20, 0] < 50
+
+
+def test_read_image_corrupt_exif_is_read_as_stored_without_warnings(tmp_path: Path) -> None:
+    """An EXIF block whose IFD offset points past its end: Pillow warns "Corrupt EXIF data" on
+    stderr; the image is read as stored, quietly."""
+    import struct
+    import warnings
+
+    rgb = _smooth_frames(1, 64, 48)[0]
+    Image.fromarray(rgb).save(tmp_path / "e.jpg", quality=95,
+                              exif=b"Exif\x00\x00II*\x00" + struct.pack("<I", 0xFFFF0000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = read_image(tmp_path / "e.jpg")
+    assert out.shape == rgb.shape
 
 
 def test_read_image_animated_gif_first_frame(tmp_path: Path) -> None:

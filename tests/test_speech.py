@@ -371,9 +371,46 @@ def test_bad_inputs_one_line_errors(tmp_path, face_image, capsys):
     x = (0.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)  # bursts
     bursts = tmp_path / "bursts.wav"
     write_wav(bursts, x, 16000)
-    assert _cli(["speak", "--source", str(blank), "--audio", str(bursts), "-o", str(out), "-q"]) == 2
-    assert "no face" in capsys.readouterr().err
+    assert _cli(["speak", "--source", str(blank), "--audio", str(bursts), "-o", str(out), "-q", "--voice", "de"]) == 2
+    note, err = capsys.readouterr().err.strip().split("\n")  # --voice is for --text: said, not silently dropped
+    assert note == "note: --voice applies to --text only; the recording in --audio is used as it is", note
+    # one line that names the file and points to animate
+    assert err.startswith(f"error: {blank}: no face found") and "talkinghead animate" in err
     assert not out.exists() and not list(tmp_path.glob(".*o.mp4*"))  # nothing half-written
+
+
+@needs_espeak
+def test_dc_offset_nan_samples_and_inverted_channel_still_read_as_speech(tmp_path):
+    """Cheap recorders add a DC offset (0.05 of full scale raised the noise floor until the speech
+    read as silence), a corrupt float WAV can hold NaN samples, and a stereo file with one channel
+    inverted mixes down to nothing: each finds the same speech as the clean recording."""
+    import soundfile as sf
+
+    from talkinghead.drivers.audio import plan_audio
+
+    p, x = _speech_with_pauses(tmp_path, lead=0.5, gap=0.8, tail=0.5)
+    clean = plan_audio(p).speech
+    assert clean.any()
+    dc, dc2 = tmp_path / "dc.wav", tmp_path / "dc2.wav"
+    sf.write(dc, 0.5 * x + 0.05, 16000, subtype="FLOAT")
+    sf.write(dc2, 0.5 * x - 0.1, 16000, subtype="FLOAT")
+    nan = tmp_path / "nan.wav"
+    y = x.copy()
+    y[::997] = np.nan
+    sf.write(nan, y, 16000, subtype="FLOAT")
+    anti = tmp_path / "anti.wav"
+    sf.write(anti, np.stack([x, -x], 1), 16000, subtype="FLOAT")
+    for q in (dc, dc2, nan, anti):
+        got = plan_audio(q)
+        assert np.isfinite(got.energy).all(), q.name
+        agree = float(np.mean(got.speech == clean))
+        assert agree > 0.97, (q.name, agree)
+    # the DC blocker takes the offset and leaves the speech: the features of the same speech without it
+    half = tmp_path / "half.wav"
+    sf.write(half, 0.5 * x, 16000, subtype="FLOAT")
+    mel = lambda q: SF.log_mel(np.concatenate(list(SF.iter_audio_blocks(q))))  # noqa: E731
+    assert np.abs(mel(dc) - mel(half)).mean() < 0.05, np.abs(mel(dc) - mel(half)).mean()
+    np.testing.assert_array_equal(np.concatenate(list(SF.iter_audio_blocks(p))), sf.read(p, dtype="float32")[0])
 
 
 def test_silent_audio_is_refused(tmp_path, face_image, capsys):
@@ -390,7 +427,7 @@ def test_silent_audio_is_refused(tmp_path, face_image, capsys):
     for name, x in cases.items():
         p = tmp_path / name
         write_wav(p, x, 16000)
-        with pytest.raises(InputError, match="silent"):
+        with pytest.raises(InputError, match="audio is silent|no speech found in 2.0 s of audio .a steady sound"):
             SpeakPipeline()(face_image, audio=p)
         assert _cli(["speak", "--source", face_image, "--audio", str(p), "-o", str(out), "-q"]) == 2
         err = capsys.readouterr().err.strip()

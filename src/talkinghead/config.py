@@ -149,6 +149,9 @@ NEURAL_ASSETS = Path(__file__).resolve().parent / "assets" / "neural"
 MAX_RENDER_WORKERS = 32  # RenderOutput.workers and the CLI's --workers accept 0 .. this
 
 
+MAX_FACE_INDEX = 99  # the face detector is asked for face_index + 1 faces
+
+
 @dataclass
 class RenderOutput(StrictConfig):
     """Options every portrait pipeline shares: face crop, face choice and the output file."""
@@ -178,8 +181,8 @@ class RenderOutput(StrictConfig):
             raise ConfigError(None, f"workers must be in [0, {MAX_RENDER_WORKERS}], got {self.workers}")
         if self.size not in (128, 256, 384, 512):
             raise ConfigError(None, f"size must be 256 or 512 (128/384 also allowed), got {self.size}")
-        if self.face_index is not None and self.face_index < 0:
-            raise ConfigError(None, f"face_index must be >= 0, got {self.face_index}")
+        if self.face_index is not None and not 0 <= self.face_index <= MAX_FACE_INDEX:
+            raise ConfigError(None, f"face_index must be in [0, {MAX_FACE_INDEX}], got {self.face_index}")
         if not 0 <= self.crf <= 51:
             raise ConfigError(None, f"crf must be in [0, 51], got {self.crf}")
 

@@ -35,9 +35,43 @@ LOG_FLOOR = 1e-6  # power floor of the log (about -60 dB re full scale)
 
 # -- audio input ------------------------------------------------------------------------------
 
+DC_TAU = 2.0  # s: time constant of the running DC estimate
+DC_MIN = 0.025  # |DC| (-32 dBFS) below which nothing is removed (real recordings reach 0.017); all from twice that
+
+
+def _dc_remove(a: np.ndarray, state: np.ndarray | None, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Subtract a constant offset: a running mean ``d`` (one pole, ``DC_TAU``), removed as
+    ``d * clip(|d| / DC_MIN - 1, 0, 1)``, so an ordinary recording (offset under -32 dBFS) passes
+    unchanged, sample for sample. ``state``: the filter's (None at the start: the mean of ``a``)."""
+    from scipy.signal import lfilter
+
+    r = float(np.exp(-1.0 / (sr * DC_TAU)))
+    if state is None:
+        state = np.array([r * float(a.mean())]) if a.size else np.zeros(1)
+    d, state = lfilter([1.0 - r], [1.0, -r], a, zi=state)
+    w = np.clip(np.abs(d) * (1.0 / DC_MIN) - 1.0, 0.0, 1.0)
+    return (a - w * d if w.any() else a), state
+
+
+def _to_mono(a: np.ndarray) -> np.ndarray:
+    """(channels, n) -> (n,): the mean of the channels, or the first channel where the mean cancels
+    what the channels carry (a stereo file with one channel inverted mixes down to silence)."""
+    if a.ndim == 1 or a.shape[0] == 1:
+        return a.reshape(-1)
+    m = a.mean(axis=0)
+    e0 = float(np.mean(a[0].astype(np.float64) ** 2))
+    if e0 > 1e-8 and float(np.mean(m.astype(np.float64) ** 2)) < 0.01 * e0:
+        return a[0]
+    return m
+
+
 def iter_audio_blocks(path: str | os.PathLike, sr: int = SR, block: int = SR * 10) -> Iterator[np.ndarray]:
     """Decode the first audio stream of ``path`` as consecutive mono float32 blocks of ``block``
     samples at ``sr`` Hz (the last block may be shorter). Memory stays constant for any length.
+
+    The samples are cleaned for analysis (not for the output's audio track, which is the input's):
+    non-finite samples (a corrupt float WAV) become 0, and a constant offset above -32 dBFS (cheap
+    recorders), which would raise the noise floor until speech reads as silence, is subtracted.
 
     Raises:
         InputError: file not found / empty / not audio / no audio stream / nothing decodable.
@@ -47,6 +81,7 @@ def iter_audio_blocks(path: str | os.PathLike, sr: int = SR, block: int = SR * 1
     from talkinghead.io.atomic import check_input_file
 
     p = check_input_file(path)
+    dc_state = None
     try:
         container = av.open(os.fspath(p), "r")
     except (av.FFmpegError, UnicodeDecodeError, ValueError):
@@ -70,9 +105,10 @@ def iter_audio_blocks(path: str | os.PathLike, sr: int = SR, block: int = SR * 1
                 outs = resampler.resample(None) if configured else []
                 frame = None
             for f in outs:
-                a = f.to_ndarray()  # (channels, n)
-                a = a.mean(axis=0) if a.ndim == 2 else a
-                pending.append(a.astype(np.float32, copy=False))
+                a = _to_mono(f.to_ndarray())  # (channels, n) -> (n,)
+                a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+                a, dc_state = _dc_remove(a, dc_state, sr)
+                pending.append(a.astype(np.float32))
                 n_pending += a.shape[0]
             while n_pending >= block:
                 buf = np.concatenate(pending)

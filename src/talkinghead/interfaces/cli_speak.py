@@ -8,6 +8,7 @@ Registered by :func:`add_speak` from ``interfaces/cli.py``::
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 from talkinghead.interfaces.args import bounded_float, non_negative_int
@@ -26,8 +27,9 @@ def add_speak(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--audio", "-a", help="speech audio (wav, mp3, flac, ogg, m4a, or a video's audio track)")
     src.add_argument("--text", "-t", help="text to speak with espeak-ng")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4)")
-    p.add_argument("--voice", default="en", help="espeak-ng voice/language for --text (en, en-us, de, fr, es, ...)")
-    p.add_argument("--rate", type=int, default=160, help="speaking rate for --text, words per minute (default 160)")
+    p.add_argument("--voice", default=None,
+                   help="espeak-ng voice/language for --text (en, en-us, de, fr, es, ...; default en)")
+    p.add_argument("--rate", type=int, default=None, help="speaking rate for --text, words per minute (default 160)")
     p.add_argument("--transcript", default=None,
                    help="the words of --audio (English): forced alignment sharpens visemes (needs pocketsphinx)")
     p.add_argument("--size", type=int, default=256, choices=[256, 512], help="face-crop resolution (px)")
@@ -70,7 +72,13 @@ def _cmd_speak(a) -> int:
     from talkinghead.interfaces.cli import check_sign_args
 
     check_sign_args(a)
-    cfg = SpeakConfig(size=a.size, face_index=a.face_index, voice=a.voice, rate=a.rate, blink_rate=a.blink_rate,
+    if a.audio is not None and (a.voice is not None or a.rate is not None):
+        given = [f for f, v in (("--voice", a.voice), ("--rate", a.rate)) if v is not None]
+        print(f"note: {' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --text only; "
+              "the recording in --audio is used as it is", file=sys.stderr)
+    defaults = SpeakConfig()
+    cfg = SpeakConfig(size=a.size, face_index=a.face_index, voice=defaults.voice if a.voice is None else a.voice,
+                      rate=defaults.rate if a.rate is None else a.rate, blink_rate=a.blink_rate,
                       head_motion=a.head_motion, expression=a.expression, mouth=a.mouth, still=a.still,
                       visemes=a.visemes, seed=a.seed, model=a.model, crf=a.crf,
                       renderer=a.renderer, person=a.person, label=a.label, sign_cert=a.sign_cert,

@@ -71,6 +71,8 @@ def check_output_path(path: str | os.PathLike) -> Path:
         OutputError: "is a directory", "directory does not exist", "parent is not a directory"
             or "file name too long".
     """
+    if not os.fspath(path).strip():
+        raise OutputError(None, "empty output path")
     p = Path(os.fspath(path))
     try:
         if p.is_dir():
@@ -125,6 +127,8 @@ def _create_temp(path: Path, suffix: str) -> Path:
         except FileExistsError:
             continue
         except OSError as e:
+            if e.errno == errno.ENOENT and path.parent.is_dir():  # e.g. /proc: exists, takes no new files
+                raise OutputError(path, "cannot create files in this directory") from None
             raise _output_error(path, e) from None
         os.close(fd)
         return tmp
@@ -168,11 +172,15 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
         err_no = getattr(e, "errno", None)
         if err_no in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
             raise OutputError(p, _OUTPUT_ERRNO_REASONS[err_no]) from e
+        if err_no in (errno.ENOENT, errno.ENOTDIR) and not p.parent.is_dir():
+            raise OutputError(p, "the output directory was removed while writing") from e
         raise
     try:
         os.replace(tmp, p)
     except OSError as e:
         _remove_quietly(tmp)
+        if e.errno in (errno.ENOENT, errno.ENOTDIR) and not p.parent.is_dir():
+            raise OutputError(p, "the output directory was removed while writing") from e
         raise _output_error(p, e) from e
 
 

@@ -42,9 +42,11 @@ _WRITE_FORMATS: dict[str, tuple[str, dict]] = {
 
 @contextmanager
 def _quiet_pillow() -> Iterator[None]:
-    """Silence Pillow's DecompressionBombWarning: we apply our own, stricter size cap."""
+    """Silence Pillow's DecompressionBombWarning (we apply our own, stricter size cap) and its
+    corrupt-EXIF warnings (such a file is read as stored, without an orientation)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", message=r".*(?i:exif)", category=UserWarning)
         yield
 
 

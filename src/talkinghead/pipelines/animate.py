@@ -75,9 +75,13 @@ class AnimatePipeline:
         if max_frames is not None and max_frames < 1:
             raise ConfigError(None, f"max_frames must be at least 1, got {max_frames}")
         src = prepare_source(source, cfg, log=self.notify)
-        notice = person_notice(self.renderer, source)
-        if notice:
-            self.notify(notice)
+        if src.mode == "object" and (cfg.person or cfg.renderer != "warp"):
+            what = "--person" if cfg.person else f"--renderer {cfg.renderer}"
+            self.notify(f"note: {what} draws faces; {source} has none and is animated as an object (object mode)")
+        else:
+            notice = person_notice(self.renderer, source)
+            if notice:
+                self.notify(notice)
         track = track_driver(driving, face_index=None, progress=progress, max_frames=max_frames)
         if track.note:
             self.notify(f"warning: {driving}: {track.note}")

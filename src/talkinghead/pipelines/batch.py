@@ -34,6 +34,7 @@ import yaml
 
 from talkinghead.config import AnimateConfig, SpeakConfig
 from talkinghead.errors import ConfigError, InputError, TalkingHeadError
+from talkinghead.io.atomic import check_input_file
 from talkinghead.provenance.credentials import VIDEO_EXTENSIONS
 
 __all__ = ["Job", "JobResult", "BatchSummary", "load_jobs", "job_fingerprint", "is_complete", "run_job", "run_batch"]
@@ -203,15 +204,13 @@ def _job(name: str, d: dict[str, Any], base: Path, out_dir: Path) -> Job:
         raise ConfigError(name, f"output {output} is a folder; give a file name")
     for f in (source, driving, audio):
         if f is not None and not Path(f).is_file():
-            raise InputError(f, f"{name}: file not found")
+            raise InputError(f, f"{name}: {'is a directory' if Path(f).is_dir() else 'file not found'}")
     return job
 
 
 def load_jobs(path: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> list[Job]:
     """Parse and validate a jobs file (CSV or YAML); raises ConfigError / InputError with the job's line."""
-    p = Path(os.fspath(path))
-    if not p.is_file():
-        raise InputError(p, "file not found")
+    p = check_input_file(path)  # "file not found", "is a directory", ...
     base = p.resolve().parent
     out = Path(out_dir) if out_dir is not None else base / "out"
     jobs = [_job(name, d, base, out) for name, d in _read_rows(p)]

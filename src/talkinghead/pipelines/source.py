@@ -54,8 +54,13 @@ def _canvas_and_crop(image: np.ndarray, tf: CropTransform, max_side: int) -> tup
     return canvas, tf2
 
 
-def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print) -> PreparedSource:
-    """Read ``path`` and prepare it for rendering (face mode, or object mode when no face)."""
+NO_FACE = "no face found in the source image"
+
+
+def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print, no_face: str = NO_FACE) -> PreparedSource:
+    """Read ``path`` and prepare it for rendering (face mode, or object mode when no face).
+
+    ``no_face``: the error's reason when face mode finds no face."""
     path = os.fspath(path)
     image = read_image(path)
     H, W = image.shape[:2]
@@ -75,7 +80,7 @@ def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print) -> Pr
                 log(f"{what}; face mode draws a human mouth on it")
     if not faces:
         if cfg.mode == "face":
-            raise InputError(path, "no face found in the source image")
+            raise InputError(path, no_face)
         if cfg.mode == "auto" and scores is None:
             log(f"{path}: no face found; using object mode (follows the driver's head motion)")
         # the square around the whole image; for a panorama or a banner (aspect > 2) the square around

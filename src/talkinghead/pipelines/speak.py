@@ -15,7 +15,8 @@ so it lasts as long as the audio (to within one frame, 40 ms); memory does not g
 
 Audio without any speech (digital silence, room tone or hum, anything the voice-activity detector
 never marks as speech, e.g. everything below -55 dBFS) is refused with
-``InputError("<file>: audio is silent (no speech found ...): nothing to say")``: pass 1 finds this
+``InputError("<file>: audio is silent (no speech found ...): nothing to say")`` (steady loud sound:
+``"<file>: no speech found in ... s of audio (...)"``): pass 1 finds this
 in one streaming pass (2 h of silence: ~2 s, constant memory) and nothing is rendered. Audio with
 speech anywhere is rendered in full; its pauses give a closed, still mouth (still blinking).
 Unreadable, empty (0 s) or unsupported audio, empty text and a source without a face raise
@@ -63,8 +64,13 @@ class SpeakResult:
 def silent_reason(plan: SpeechPlan) -> str:
     """The error text for audio in which the voice-activity detector found no speech."""
     loudest = float(plan.energy.max()) if plan.energy.size else -100.0
-    level = "digital silence" if loudest <= -90.0 else f"loudest 40 ms at {loudest:.0f} dBFS"
-    return f"audio is silent (no speech found in {plan.duration:.1f} s; {level}): nothing to say"
+    if loudest <= -90.0:
+        return f"audio is silent (no speech found in {plan.duration:.1f} s; digital silence): nothing to say"
+    if loudest < -55.0:
+        return (f"audio is silent (no speech found in {plan.duration:.1f} s; loudest 40 ms at {loudest:.0f} dBFS, "
+                f"speech needs more than -55): nothing to say")
+    return (f"no speech found in {plan.duration:.1f} s of audio (a steady sound up to {loudest:.0f} dBFS: "
+            f"noise, hum or a tone, no syllables): nothing to say")
 
 
 class SpeakPipeline:
@@ -141,12 +147,14 @@ class SpeakPipeline:
         from talkinghead.pipelines.animate import render_motions
         from talkinghead.pipelines.provenance import Provenance
         from talkinghead.pipelines.renderers import person_notice
-        from talkinghead.pipelines.source import prepare_source
+        from talkinghead.pipelines.source import NO_FACE, prepare_source
         from talkinghead.render.parallel import auto_workers
 
         cfg = self.config
         rcfg = self.render_config()
-        src = prepare_source(source, rcfg, log=self.notify)  # notices print even without a progress bar
+        src = prepare_source(source, rcfg, log=self.notify,  # notices print even without a progress bar
+                             no_face=f"{NO_FACE} (speech moves a face's lips, eyes and head; `talkinghead "
+                                     f"animate` moves a face-less image, e.g. an animal, with a driving video)")
         notice = person_notice(self.renderer, source)
         if notice:
             self.notify(notice)
