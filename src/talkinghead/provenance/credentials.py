@@ -260,6 +260,18 @@ def _alg_for_key(key_pem: bytes, path: Path | None = None) -> str:
     raise InputError(path, "signing key: unsupported key type (use EC P-256/P-384, Ed25519 or RSA)")
 
 
+def _pkcs8(key_pem: bytes) -> bytes:
+    """The PEM key as PKCS#8, the only form c2pa takes: ``openssl ecparam -genkey`` writes SEC1
+    ("BEGIN EC PRIVATE KEY"), older RSA tools PKCS#1 (checked by :func:`_alg_for_key` before)."""
+    from cryptography.hazmat.primitives import serialization
+
+    if b"-----BEGIN PRIVATE KEY-----" in key_pem:
+        return key_pem
+    k = serialization.load_pem_private_key(key_pem, password=None)
+    return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                           serialization.NoEncryption())
+
+
 def _user_identity(cert: Path | None, key: Path | None) -> SigningIdentity:
     if cert is None or key is None:
         raise InputError(None, "--sign-cert and --sign-key must be given together")
@@ -390,7 +402,7 @@ def sign_file(
         raise OutputError(p, f"C2PA credentials cannot be embedded in '{p.suffix}' files "
                              "(use .mp4, .m4v or .mov for videos; .jpg, .png or .gif for images)")
     ident = _user_identity(Path(cert) if cert else None, Path(key) if key else None) if (cert or key) else ensure_identity()
-    chain, key_pem = ident.chain.read_bytes(), ident.key.read_bytes()
+    chain, key_pem = ident.chain.read_bytes(), _pkcs8(ident.key.read_bytes())
     manifest = _manifest(title or p.name, mime, extra)
     tmp = p.parent / f".{p.name}.{secrets.token_hex(4)}.c2pa{p.suffix}"
     try:

@@ -101,6 +101,12 @@ class WatermarkScheme:
     # levels), while colour content hides them. The luma mark is unchanged. None: no adaptation.
     # (floor, ref)
     chroma_adapt: tuple[float, float] | None = (0.6, 8.0)
+    # ... and locally: x clip(colourfulness / ref, floor, 1) per 8x8 block, where colourfulness is
+    # the block neighbourhood's mean distance from grey (hypot of Cb and Cr, levels); the lower of
+    # the two gains wins. Grey areas of colour frames (white or grey backgrounds, a grey wolf on
+    # green leaves) showed lavender / yellow blotches, up to 18 levels of Cb on a 232 px wolf.
+    # None: no local adaptation. (floor, ref)
+    chroma_local: tuple[float, float] | None = (0.6, 12.0)
     _cache: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def variant(self) -> WatermarkScheme | None:
