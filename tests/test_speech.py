@@ -380,7 +380,7 @@ def test_bad_inputs_one_line_errors(tmp_path, face_image, capsys):
 
 
 @needs_espeak
-def test_dc_offset_nan_samples_and_inverted_channel_still_read_as_speech(tmp_path):
+def test_dc_offset_nan_samples_and_inverted_channel_still_read_as_speech(tmp_path, face_image):
     """Cheap recorders add a DC offset (0.05 of full scale raised the noise floor until the speech
     read as silence), a corrupt float WAV can hold NaN samples, and a stereo file with one channel
     inverted mixes down to nothing: each finds the same speech as the clean recording."""
@@ -411,6 +411,14 @@ def test_dc_offset_nan_samples_and_inverted_channel_still_read_as_speech(tmp_pat
     mel = lambda q: SF.log_mel(np.concatenate(list(SF.iter_audio_blocks(q))))  # noqa: E731
     assert np.abs(mel(dc) - mel(half)).mean() < 0.05, np.abs(mel(dc) - mel(half)).mean()
     np.testing.assert_array_equal(np.concatenate(list(SF.iter_audio_blocks(p))), sf.read(p, dtype="float32")[0])
+    # and the NaN file renders: its muxed track is cleaned too (NaN stopped the AAC encoder)
+    from talkinghead.io.audio import read_audio
+    from talkinghead.pipelines.speak import SpeakPipeline
+
+    out = tmp_path / "nan.mp4"
+    SpeakPipeline()(face_image, audio=nan, output=out, max_frames=40)  # past the 0.5 s lead-in
+    got, _ = read_audio(out, 16000)
+    assert np.isfinite(got).all() and np.abs(got).max() > 0.05
 
 
 def test_silent_audio_is_refused(tmp_path, face_image, capsys):

@@ -123,8 +123,8 @@ class _AudioTrack:
             if drop:  # skip the lead-in before ``start`` (may span several blocks)
                 n = min(drop, block.shape[1])
                 block, drop = block[:, n:], drop - n
-            if block.shape[1]:
-                yield np.ascontiguousarray(block, dtype=np.float32)
+            if block.shape[1]:  # NaN / inf samples (a corrupt float WAV) would stop the AAC encoder
+                yield np.nan_to_num(np.ascontiguousarray(block, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
     def _fill(self, target: int) -> None:
         while not self._exhausted and self._encoded + self._pending.shape[1] < target:
