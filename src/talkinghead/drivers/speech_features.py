@@ -56,8 +56,8 @@ def _dc_remove(a: np.ndarray, state: np.ndarray | None, sr: int) -> tuple[np.nda
 def _to_mono(a: np.ndarray) -> np.ndarray:
     """(channels, n) -> (n,): the mean of the channels, or the first channel where the mean cancels
     what the channels carry (a stereo file with one channel inverted mixes down to silence)."""
-    if a.ndim == 1 or a.shape[0] == 1:
-        return a.reshape(-1)
+    if a.ndim == 1 or a.shape[0] == 1 or a.shape[1] == 0:
+        return a[:1].reshape(-1) if a.ndim == 2 else a
     m = a.mean(axis=0)
     e0 = float(np.mean(a[0].astype(np.float64) ** 2))
     if e0 > 1e-8 and float(np.mean(m.astype(np.float64) ** 2)) < 0.01 * e0:
