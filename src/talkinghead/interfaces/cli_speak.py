@@ -72,13 +72,12 @@ def _cmd_speak(a) -> int:
     from talkinghead.interfaces.cli import check_sign_args
 
     check_sign_args(a)
-    if a.audio is not None and (a.voice is not None or a.rate is not None):
-        given = [f for f, v in (("--voice", a.voice), ("--rate", a.rate)) if v is not None]
-        print(f"note: {' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --text only; "
+    tts = {k: v for k, v in (("voice", a.voice), ("rate", a.rate)) if v is not None}  # else the config's defaults
+    if a.audio is not None and tts:
+        given = " and ".join(f"--{k}" for k in tts)
+        print(f"note: {given} appl{'y' if len(tts) > 1 else 'ies'} to --text only; "
               "the recording in --audio is used as it is", file=sys.stderr)
-    defaults = SpeakConfig()
-    cfg = SpeakConfig(size=a.size, face_index=a.face_index, voice=defaults.voice if a.voice is None else a.voice,
-                      rate=defaults.rate if a.rate is None else a.rate, blink_rate=a.blink_rate,
+    cfg = SpeakConfig(size=a.size, face_index=a.face_index, **tts, blink_rate=a.blink_rate,
                       head_motion=a.head_motion, expression=a.expression, mouth=a.mouth, still=a.still,
                       visemes=a.visemes, seed=a.seed, model=a.model, crf=a.crf,
                       renderer=a.renderer, person=a.person, label=a.label, sign_cert=a.sign_cert,

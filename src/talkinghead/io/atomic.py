@@ -169,19 +169,25 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     except BaseException as e:
         _remove_quietly(tmp)
         # ``errno`` is also set on PyAV's FFmpegError, which does not subclass OSError.
-        err_no = getattr(e, "errno", None)
-        if err_no in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
-            raise OutputError(p, _OUTPUT_ERRNO_REASONS[err_no]) from e
-        if err_no in (errno.ENOENT, errno.ENOTDIR) and not p.parent.is_dir():
-            raise OutputError(p, "the output directory was removed while writing") from e
+        err = _write_error(p, getattr(e, "errno", None))
+        if err is not None:
+            raise err from e
         raise
     try:
         os.replace(tmp, p)
     except OSError as e:
         _remove_quietly(tmp)
-        if e.errno in (errno.ENOENT, errno.ENOTDIR) and not p.parent.is_dir():
-            raise OutputError(p, "the output directory was removed while writing") from e
-        raise _output_error(p, e) from e
+        raise (_write_error(p, e.errno) or _output_error(p, e)) from e
+
+
+def _write_error(path: Path, err_no: int | None) -> OutputError | None:
+    """The OutputError for a write that failed with ``err_no`` because of the output's place (disk
+    full, read-only, its folder removed meanwhile); None for any other failure."""
+    if err_no in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+        return OutputError(path, _OUTPUT_ERRNO_REASONS[err_no])
+    if err_no in (errno.ENOENT, errno.ENOTDIR) and not path.parent.is_dir():
+        return OutputError(path, "the output directory was removed while writing")
+    return None
 
 
 @contextmanager

@@ -119,17 +119,16 @@ class Watermarker:
             self._tiles[id(scheme)] = t
         return t
 
-    def _pattern(self, h: int, w: int, gain: float | None = 1.0) -> np.ndarray:
-        """The tiled RGB offset for an ``h`` x ``w`` frame, with the Cb mark x ``gain``
-        (``gain=None``: the Cb mark alone)."""
-        key = (h, w, gain)
+    def _pattern(self, h: int, w: int, luma: float = 1.0, cb: float = 1.0) -> np.ndarray:
+        """The tiled RGB offset for an ``h`` x ``w`` frame: the luma mark x ``luma`` plus the Cb
+        mark x ``cb``."""
+        key = (h, w, luma, cb)
         pat = self._tiled.get(key)
         if pat is None:
             T = self.scheme.tile
             reps = (-(-h // T), -(-w // T), 1)
             ty, tc = self._tile(self.scheme.for_size(h, w))
-            t = tc if gain is None else (ty + np.float32(gain) * tc)
-            pat = np.ascontiguousarray(np.tile(t, reps)[:h, :w])
+            pat = np.ascontiguousarray(np.tile(np.float32(luma) * ty + np.float32(cb) * tc, reps)[:h, :w])
             if len(self._tiled) > 8:
                 self._tiled.clear()
             self._tiled[key] = pat
@@ -191,9 +190,9 @@ class Watermarker:
         g, local = self._chroma_gains(a)
         m = self._mask_small(a)
         if local is None:
-            d = self._pattern(h, w, g)
+            d = self._pattern(h, w, cb=g)
         else:  # luma mark + the Cb mark x the local colour gains
-            d = cv2.add(cv2.multiply(self._pattern(h, w, None), up(local)), self._pattern(h, w, 0.0))
+            d = cv2.add(cv2.multiply(self._pattern(h, w, luma=0.0), up(local)), self._pattern(h, w, cb=0.0))
         return d if m is None else cv2.multiply(d, up(m))
 
     def _headroom(self) -> np.ndarray | None:
