@@ -3,7 +3,7 @@
 Prints frames per second and peak RSS at 256 and 512 px, and RSS growth over a long driver.
 
     python benchmarks/bench_pipeline.py [--source IMG] [--driving CLIP] [--long-seconds 120] [--renderer neural]
-        [--workers N]
+        [--workers N] [--resolution 512]
 
 Defaults: a portrait and a driving clip from ../shared/data/real when present, else the bundled
 demo inputs (made with scripts/make_demo_inputs.py).
@@ -48,15 +48,21 @@ def looped_driver(driving: str, seconds: float, out: str) -> str:
 
 
 def run_once(source: str, driving: str, size: int, out_dir: str, renderer: str = "warp",
-             workers: int | None = None) -> tuple[float, int, float]:
+             workers: int | None = None, resolution: int = 512) -> tuple[float, int, float, str]:
+    import av
+
     from talkinghead.config import AnimateConfig
     from talkinghead.pipelines.animate import AnimatePipeline
 
-    pipe = AnimatePipeline(AnimateConfig(size=size, renderer=renderer, workers=workers))
+    pipe = AnimatePipeline(AnimateConfig(size=size, renderer=renderer, workers=workers, resolution=resolution))
+    out = os.path.join(out_dir, f"bench_{size}.mp4")
     t0 = time.perf_counter()
-    res = pipe(source, driving, os.path.join(out_dir, f"bench_{size}.mp4"))
+    res = pipe(source, driving, out)
     dt = time.perf_counter() - t0
-    return res.n_frames / dt, res.n_frames, dt
+    with av.open(out) as c:
+        v = c.streams.video[0]
+        shape = f"{v.width}x{v.height}"
+    return res.n_frames / dt, res.n_frames, dt, shape
 
 
 def main() -> int:
@@ -66,6 +72,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="256,512")
     ap.add_argument("--long-seconds", type=float, default=120.0, help="0 to skip the memory run")
     ap.add_argument("--renderer", default="warp", choices=["warp", "neural"])
+    ap.add_argument("--resolution", type=int, default=512,
+                    help="output video short side (at most the photo's; default 512 as the CLI; 0 = the crop's scale)")
     ap.add_argument("--workers", type=int, default=None,
                     help="render processes (default: the pipeline's auto choice; 0 = render in-process)")
     a = ap.parse_args()
@@ -75,16 +83,16 @@ def main() -> int:
 
     print(f"source {src}\ndriving {drv}\ncpus {os.cpu_count()}; render workers {auto_workers(None, a.workers)}")
     with tempfile.TemporaryDirectory() as td:
-        run_once(src, drv, 256, td, a.renderer, a.workers)  # warm-up (imports, mediapipe graph init)
+        run_once(src, drv, 256, td, a.renderer, a.workers, a.resolution)  # warm-up (imports, mediapipe graph init)
         for size in map(int, a.sizes.split(",")):
-            fps, n, dt = run_once(src, drv, size, td, a.renderer, a.workers)
-            print(f"size {size}: {n} frames in {dt:.2f} s -> {fps:.1f} fps (full pipeline incl. landmarks + encode); "
+            fps, n, dt, shape = run_once(src, drv, size, td, a.renderer, a.workers, a.resolution)
+            print(f"size {size}, output {shape}: {n} frames in {dt:.2f} s -> {fps:.1f} fps (full pipeline incl. landmarks + encode); "
                   f"peak RSS so far {peak_rss_mb():.0f} MB")
         if a.long_seconds > 0:
             long = looped_driver(drv, a.long_seconds, os.path.join(td, "long.mp4"))
             sampler = RssSampler()
             sampler.start()
-            fps, n, dt = run_once(src, long, 256, td, a.renderer, a.workers)
+            fps, n, dt, _ = run_once(src, long, 256, td, a.renderer, a.workers, a.resolution)
             sampler.stop = True
             sampler.join()
             rs = sampler.samples

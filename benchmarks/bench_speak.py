@@ -1,6 +1,7 @@
 """Benchmark the speak pipeline: speed (fps vs real time) and memory over long audio.
 
-    python benchmarks/bench_speak.py [--source IMG] [--audio WAV] [--seconds 600] [--size 256] [--workers N]
+    python benchmarks/bench_speak.py [--source IMG] [--audio WAV] [--seconds 600] [--size 256] [--resolution 512]
+                                     [--workers N]
 
 Runs the whole pipeline (audio pass 1, network in chunks, motions, warp render, paste-back, H.264
 + AAC encode) once on a short clip (warm-up and the speed figure) and once on ``--seconds`` of
@@ -65,16 +66,24 @@ def core_ms() -> float:
     return 1000 * min(timeit.repeat("sum(range(10**6))", number=1, repeat=5))
 
 
-def run_once(source: str, audio: str, size: int, out: str,
-             workers: int | None = None) -> tuple[float, int, float, float]:
+def run_once(source: str, audio: str, size: int, out: str, workers: int | None = None,
+             resolution: int = 512) -> tuple[float, int, float, float]:
     from talkinghead.config import SpeakConfig
     from talkinghead.pipelines.speak import SpeakPipeline
 
-    pipe = SpeakPipeline(SpeakConfig(size=size, workers=workers))
+    pipe = SpeakPipeline(SpeakConfig(size=size, workers=workers, resolution=resolution))
     t0 = time.perf_counter()
     res = pipe(source, audio=audio, output=out)
     dt = time.perf_counter() - t0
     return res.n_frames / dt, res.n_frames, dt, res.duration
+
+
+def frame_size(path: str) -> str:
+    import av
+
+    with av.open(path) as c:
+        v = c.streams.video[0]
+        return f"{v.width}x{v.height}"
 
 
 def main() -> int:
@@ -82,7 +91,9 @@ def main() -> int:
     ap.add_argument("--source", default=None)
     ap.add_argument("--audio", default=None, help="recording to loop for the long run (default: shared long clip)")
     ap.add_argument("--seconds", type=float, default=600.0, help="length of the long run (0 = skip)")
-    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--size", type=int, default=256, help="face-crop size (the render's resolution)")
+    ap.add_argument("--resolution", type=int, default=512,
+                    help="output video short side (at most the photo's; default 512 as the CLI; 0 = the crop's scale)")
     ap.add_argument("--workers", type=int, default=None,
                     help="render processes (default: the pipeline's auto choice; 0 = render in-process)")
     a = ap.parse_args()
@@ -97,15 +108,15 @@ def main() -> int:
           f"core speed: sum(range(10**6)) takes {core_ms():.1f} ms (~15 on a current 3 GHz core)")
     with tempfile.TemporaryDirectory() as td:
         short = long_audio(20.0, Path(td) / "short.wav", a.audio)
-        run_once(src, str(short), a.size, os.path.join(td, "warm.mp4"), a.workers)  # warm-up: imports, graphs
-        fps, n, dt, dur = run_once(src, str(short), a.size, os.path.join(td, "short.mp4"), a.workers)
-        print(f"size {a.size}: {n} frames ({dur:.1f} s audio) in {dt:.2f} s -> {fps:.1f} fps = "
+        run_once(src, str(short), a.size, os.path.join(td, "warm.mp4"), a.workers, a.resolution)  # warm-up: imports, graphs
+        fps, n, dt, dur = run_once(src, str(short), a.size, os.path.join(td, "short.mp4"), a.workers, a.resolution)
+        print(f"size {a.size}, output {frame_size(os.path.join(td, 'short.mp4'))}: {n} frames ({dur:.1f} s audio) in {dt:.2f} s -> {fps:.1f} fps = "
               f"{dur / dt:.2f}x real time (full pipeline incl. encode); peak RSS {peak_rss_mb():.0f} MB")
         if a.seconds > 0:
             audio = long_audio(a.seconds, Path(td) / "long.wav", a.audio)
             sampler = RssSampler()
             sampler.start()
-            fps, n, dt, dur = run_once(src, str(audio), a.size, os.path.join(td, "long.mp4"), a.workers)
+            fps, n, dt, dur = run_once(src, str(audio), a.size, os.path.join(td, "long.mp4"), a.workers, a.resolution)
             sampler.stop = True
             sampler.join()
             rs = sampler.samples

@@ -149,6 +149,7 @@ NEURAL_ASSETS = Path(__file__).resolve().parent / "assets" / "neural"
 MAX_RENDER_WORKERS = 32  # RenderOutput.workers and the CLI's --workers accept 0 .. this
 
 
+MIN_RESOLUTION, MAX_RESOLUTION = 128, 2160  # RenderOutput.resolution (0 = the face crop's scale)
 MAX_FACE_INDEX = 99  # the face detector is asked for face_index + 1 faces
 
 
@@ -157,7 +158,12 @@ class RenderOutput(StrictConfig):
     """Options every portrait pipeline shares: face crop, face choice and the output file."""
 
     size: int = 256
-    """Face-crop resolution in px (256 or 512); the output frame is the photo at the matching scale."""
+    """Face-crop resolution in px (256 or 512): the face is rendered at this size."""
+    resolution: int = 512
+    """Short side of the output video in px, at most the photo's own (face mode). The warp renderer
+    redoes its warp on the photo at this scale, so it keeps its detail; a neural renderer's face crop
+    is upsampled into it. 0 = the face crop's scale (the photo scaled so the crop is ``size`` px:
+    smaller and faster)."""
     face_index: int | None = None
     """Which face to animate when there are several (left to right); None = the largest."""
     renderer: Literal["warp", "neural"] = "warp"
@@ -179,6 +185,9 @@ class RenderOutput(StrictConfig):
         self._check_literals()
         if self.workers is not None and not 0 <= self.workers <= MAX_RENDER_WORKERS:
             raise ConfigError(None, f"workers must be in [0, {MAX_RENDER_WORKERS}], got {self.workers}")
+        if self.resolution != 0 and not MIN_RESOLUTION <= self.resolution <= MAX_RESOLUTION:
+            raise ConfigError(None, f"resolution must be 0 or in [{MIN_RESOLUTION}, {MAX_RESOLUTION}] px, "
+                                    f"got {self.resolution}")
         if self.size not in (128, 256, 384, 512):
             raise ConfigError(None, f"size must be 256 or 512 (128/384 also allowed), got {self.size}")
         if self.face_index is not None and not 0 <= self.face_index <= MAX_FACE_INDEX:

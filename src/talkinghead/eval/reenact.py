@@ -52,7 +52,7 @@ def reenact_clip(clip: Path, size: int = 256, max_frames: int = 150, mesh: FaceM
     with tempfile.TemporaryDirectory() as td:
         src_png = os.path.join(td, "source.png")
         write_image(src_png, first)
-        cfg = AnimateConfig(size=size, reference="first", mode="face")
+        cfg = AnimateConfig(size=size, reference="first", mode="face", resolution=0)  # scored on the crops
         try:
             res = AnimatePipeline(cfg)(src_png, clip, None, keep_crops=True, max_frames=max_frames)
         except InputError as e:  # name the clip, not the temporary first-frame image

@@ -172,7 +172,7 @@ def render_baseline(source_png, audio, output, amounts: np.ndarray, cfg=None) ->
     src = prepare_source(source_png, rcfg, log=lambda *a, **k: None)
     ref = motion_from_landmarks(src.points)
     motions = (compose(ref, np.zeros(3), float(a), 0.0) for a in amounts)
-    H, W = src.canvas.shape[:2]
+    W, H = src.output_size()
     with VideoWriter(output, fps=25, size=(W, H), audio_from=audio) as w:
         for frame, _ in render_motions(src, motions, ref, rcfg):
             w.write(frame)

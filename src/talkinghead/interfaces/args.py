@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from talkinghead.config import MAX_RENDER_WORKERS
+from talkinghead.config import MAX_RENDER_WORKERS, MAX_RESOLUTION, MIN_RESOLUTION
 
 
 def bounded_float(lo: float, hi: float, what: str = "value"):
@@ -59,4 +59,12 @@ def render_workers(v: str) -> int:
     x = _int_at_least(0)(v)
     if x > MAX_RENDER_WORKERS:
         raise argparse.ArgumentTypeError(f"at most {MAX_RENDER_WORKERS} render workers, got {x}")
+    return x
+
+
+def output_resolution(v: str) -> int:
+    """An argparse ``type`` for --resolution: 0 or a whole number in [MIN_RESOLUTION, MAX_RESOLUTION]."""
+    x = _int_at_least(0)(v)
+    if x != 0 and not MIN_RESOLUTION <= x <= MAX_RESOLUTION:
+        raise argparse.ArgumentTypeError(f"must be 0 or in [{MIN_RESOLUTION}, {MAX_RESOLUTION}] px, got {x}")
     return x

@@ -10,7 +10,7 @@ from talkinghead.errors import TalkingHeadError
 from talkinghead.interfaces.quiet import filtered_stderr
 
 
-from talkinghead.interfaces.args import at_least_two, positive_int, render_workers as _workers  # noqa: E402
+from talkinghead.interfaces.args import at_least_two, output_resolution as _resolution, positive_int, render_workers as _workers  # noqa: E402,E501
 from talkinghead.interfaces.args import strength as _strength  # noqa: E402
 
 
@@ -45,6 +45,9 @@ def _add_renderer_args(p) -> None:
                    help="warp: geometric (default, measured best); neural: warp + trained refiner")
     p.add_argument("--person", default=None, metavar="DIR",
                    help="a person folder from `talkinghead finetune` (few-shot neural talking head)")
+    p.add_argument("--resolution", type=_resolution, default=512, metavar="PX",
+                   help="short side of the output video, at most the photo's own (default 512); the face is "
+                        "rendered at --size and the photo keeps its detail; 0 = the face crop's scale (faster)")
     p.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="render processes beside the main one (default: one per spare core, at most 3, "
                         "for clips of 100+ frames; 0 = none); the frames are the same")
@@ -86,7 +89,8 @@ def _cmd_animate(a) -> int:
     cfg = AnimateConfig(size=a.size, relative=a.relative, reference=a.reference, mode=a.mode,
                         face_index=a.face_index, mouth_interior=a.mouth_interior, crf=a.crf,
                         label=a.label, sign_cert=a.sign_cert, sign_key=a.sign_key,
-                        renderer=a.renderer, person=a.person, workers=a.workers, strength=MotionStrength(pose=a.pose, expression=a.expression, eyes=a.eyes, mouth=a.mouth))
+                        renderer=a.renderer, person=a.person, workers=a.workers, resolution=a.resolution,
+                        strength=MotionStrength(pose=a.pose, expression=a.expression, eyes=a.eyes, mouth=a.mouth))
     res = AnimatePipeline(cfg)(a.source, a.driving, a.output, progress=not a.quiet)
     print(f"wrote {res.output} ({res.n_frames} frames at {res.fps:.2f} fps, {res.mode} mode)")
     return 0

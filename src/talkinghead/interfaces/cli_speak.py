@@ -81,7 +81,7 @@ def _cmd_speak(a) -> int:
                       head_motion=a.head_motion, expression=a.expression, mouth=a.mouth, still=a.still,
                       visemes=a.visemes, seed=a.seed, model=a.model, crf=a.crf,
                       renderer=a.renderer, person=a.person, label=a.label, sign_cert=a.sign_cert,
-                      sign_key=a.sign_key, workers=a.workers)
+                      sign_key=a.sign_key, workers=a.workers, resolution=a.resolution)
     res = SpeakPipeline(cfg)(a.source, audio=a.audio, text=a.text, output=a.output, transcript=a.transcript,
                              progress=not a.quiet)
     print(f"wrote {res.output} ({res.n_frames} frames at {res.fps:.0f} fps, {res.duration:.2f} s of audio)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from talkinghead.provenance.credentials import VIDEO_EXTENSIONS
 from talkinghead.render.base import MouthSource
 from talkinghead.motion.object import object_similarity
 from talkinghead.motion.scene import SceneFlow
+from talkinghead.render.detail import DetailRenderer
 from talkinghead.render.parallel import RenderWorkers, auto_workers
 from talkinghead.render.warp import WarpRenderer
 
@@ -104,7 +105,7 @@ class AnimatePipeline:
                     bar.update(1)
                 bar.close()
                 return AnimateResult(None, track.fps, len(frames), src.mode, frames, crops, src, track)
-            H, W = src.canvas.shape[:2]
+            W, H = src.output_size()
             # frame 0 is the driver's first picture: its audio from that moment (a track may start earlier)
             with VideoWriter(output, fps=track.fps, size=(W, H), audio_from=driving, audio_start=track.info.start_time,
                              crf=cfg.crf,
@@ -196,14 +197,20 @@ def render_motions(src: PreparedSource, motions: list[Motion], reference: Motion
                 scene = scene_flow(frame) * cfg.strength.pose
             yield transfer(m), mouth, scene  # target (478, 3): z orders folds
 
+    if src.detail is not None and type(renderer) is WarpRenderer:  # the warp redone on the photo (render.detail)
+        runner = DetailRenderer(renderer, src.detail)
+        with RenderWorkers(runner, workers) if workers > 0 else nullcontext() as pool:
+            yield from (pool.map(jobs()) if pool else (runner.render(*j) for j in jobs()))
+        return
+    paste = src.detail.paste if src.detail is not None else lambda c: paste_back(src.canvas, c, src.crop_tf)
     if workers > 0 and type(renderer) is WarpRenderer:  # the neural renderers keep their own torch threads
         with RenderWorkers(renderer, workers) as pool:
             for crop in pool.map(jobs()):
-                yield paste_back(src.canvas, crop, src.crop_tf), crop
+                yield paste(crop), crop
         return
     for job in jobs():
         crop = renderer.render(*job)
-        yield paste_back(src.canvas, crop, src.crop_tf), crop
+        yield paste(crop), crop
 
 
 def mouth_source(frame: np.ndarray, points: np.ndarray, size: int) -> MouthSource:

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -471,7 +471,7 @@ def run_live(source: str | os.PathLike, driving: str | Driver, sink: NullSink | 
     check_paths(source=source)
     if not isinstance(driving, Driver):
         check_paths(driving=driving)
-    src = prepare_source(source, cfg, log=log)
+    src = prepare_source(source, replace(cfg, resolution=0), log=log)  # live frames stay at the crop's scale (latency)
     driver = driving if isinstance(driving, Driver) else open_driver(os.fspath(driving), opts)
     animator = LiveAnimator(src, cfg, scene=opts.scene)
     animator.warm_up()

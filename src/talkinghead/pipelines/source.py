@@ -9,26 +9,49 @@ import numpy as np
 
 from talkinghead.config import AnimateConfig
 from talkinghead.errors import InputError
-from talkinghead.face.crop import crop_image, face_crop_transform, unit_scale_canvas
+from talkinghead.face.crop import crop_image, face_crop_transform, unit_scale_canvas, unit_translation
 from talkinghead.face.mesh import FaceMesh, check_face_size, looks_like_animal, select_face
 from talkinghead.face.types import CropTransform, FaceLandmarks
 from talkinghead.io.image import read_image
+from talkinghead.render.detail import DetailCanvas
 
 OBJECT_MARGIN = 1.0  # object mode: the crop is the square around the whole image
 OBJECT_MAX_ASPECT = 2.0  # ... or, for a longer image, around its middle (side = 2 x the short side)
 MIN_OUTPUT_SIDE = 64  # the invisible watermark needs at least this many px a side
+DETAIL_MIN_GAIN = 1.1  # output at the photo's scale only when it is at least this much larger than the canvas
 
 
 @dataclass
 class PreparedSource:
-    """The portrait at output scale (``canvas``), its face crop and landmarks in crop px."""
+    """The portrait at render scale (``canvas``: the crop is cut from it at scale 1), its face crop and
+    landmarks in crop px, and the portrait at output scale (``detail``) where that is larger."""
 
     path: str
-    canvas: np.ndarray  # (H, W, 3) uint8: the output frame background
+    canvas: np.ndarray  # (H, W, 3) uint8: the frame background at render scale
     crop_tf: CropTransform  # canvas px -> crop px
     crop: np.ndarray  # (S, S, 3) uint8
     points: np.ndarray | None  # (478, 3) landmarks in crop px (None in object mode)
     mode: str  # "face" | "object"
+    detail: DetailCanvas | None = None  # the photo at output scale, when larger than ``canvas`` (face mode)
+
+    def output_size(self) -> tuple[int, int]:
+        """(W, H) of the frames that :func:`~talkinghead.pipelines.animate.render_motions` yields."""
+        H, W = (self.canvas if self.detail is None else self.detail).shape[:2]
+        return W, H
+
+
+def _detail(image: np.ndarray, canvas: np.ndarray, tf: CropTransform, cfg: AnimateConfig) -> DetailCanvas | None:
+    """The photo at output scale (short side ``cfg.resolution``, at most its own, long side at most
+    ``cfg.max_output_side``) when that is larger than the canvas; else None."""
+    H, W = image.shape[:2]
+    if cfg.resolution <= 0 or unit_translation(tf) is None:
+        return None
+    k = min(1.0, cfg.resolution / min(W, H), cfg.max_output_side / max(W, H))
+    Wo, Ho = _even(W * k), _even(H * k)
+    if min(Wo, Ho) < DETAIL_MIN_GAIN * min(canvas.shape[:2]):
+        return None
+    image = image if (Wo, Ho) == (W, H) else cv2.resize(image, (Wo, Ho), interpolation=cv2.INTER_AREA)
+    return DetailCanvas(image, canvas.shape, tf)
 
 
 def _even(x: float) -> int:
@@ -100,5 +123,5 @@ def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print, no_fa
     sx, sy = canvas.shape[1] / W, canvas.shape[0] / H
     pts_canvas = face.points * np.array([sx, sy, 0.5 * (sx + sy)], np.float32)
     pts = FaceLandmarks(pts_canvas, (canvas.shape[1], canvas.shape[0])).transformed(tf.M, (cfg.size, cfg.size))
-    return PreparedSource(path, canvas, tf, crop_image(canvas, tf), pts.points, "face")
+    return PreparedSource(path, canvas, tf, crop_image(canvas, tf), pts.points, "face", _detail(image, canvas, tf, cfg))
 

@@ -97,7 +97,8 @@ class SpeakPipeline:
         c = self.config
         return AnimateConfig(size=c.size, relative=True, reference="first", mode="face", face_index=c.face_index,
                              strength=MotionStrength(), mouth_interior="synth",
-                             max_output_side=c.max_output_side, crf=c.crf)
+                             max_output_side=c.max_output_side, crf=c.crf,
+                             resolution=c.resolution)
 
     def __call__(self, source: str | os.PathLike, audio: str | os.PathLike | None = None, text: str | None = None,
                  output: str | os.PathLike | None = None, transcript: str | None = None, progress: bool = False,
@@ -188,7 +189,7 @@ class SpeakPipeline:
                     n += 1
                     bar.update(1)
             else:
-                H, W = src.canvas.shape[:2]
+                W, H = src.output_size()
                 # the motion was computed from the audio's first decoded sample on: mux from there too (an
                 # MP3's first frame sits at its encoder delay, a video's audio may start after its picture)
                 with VideoWriter(output, fps=FPS, size=(W, H), audio_from=audio, audio_start=first_audio_time(audio),

@@ -115,7 +115,7 @@ class RenderWorkers:
             i += 1
 
     def map(self, jobs: Iterable[tuple]) -> Iterator[np.ndarray]:
-        """Rendered crops for ``jobs`` ((target, mouth, scene) tuples), in order."""
+        """The renderer's results for ``jobs`` ((target, mouth, scene) tuples), in order."""
         n, pending = len(self._conns), 0
         for i, job in enumerate(jobs):
             self._conns[i % n].send(job)

@@ -498,6 +498,13 @@ class WarpRenderer:
                scene: np.ndarray | None = None) -> np.ndarray:
         """The source crop re-posed so its landmarks land on ``target`` (478, 2) crop px; ``scene`` is
         an optional (n, n, 2) grid of the driver's smooth motion around the face (crop px)."""
+        return self.render_mapped(target, mouth, scene)[0]
+
+    def render_mapped(self, target: np.ndarray, mouth: MouthSource | None = None,
+                      scene: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`render`, plus the warp's backward map ((S, S, 2) source crop px) and the plain warp
+        before anything was painted on it (:mod:`talkinghead.render.detail` re-applies the map to the
+        photo at output scale and takes only the painted pixels from the crop)."""
         tgt = np.asarray(target, np.float32)[:, :2]
         if tgt.shape != (topo.N_LANDMARKS, 2) or not np.isfinite(tgt).all():
             raise ValueError(f"target must be finite (478, 2) crop px, got {tgt.shape}")
@@ -511,6 +518,7 @@ class WarpRenderer:
         verts, src = self.target_vertices(tgt, scene)
         mapping = self.mesh.backward_map(verts, rects, source=src, depth=self._depth(target, len(verts)))
         out = remap(self.image, mapping)
+        plain = out.copy()
         if self.smooth_seams:
             _smooth_seams(out, mapping)
         for eye, rect in enumerate(rects[:2]):
@@ -523,7 +531,7 @@ class WarpRenderer:
                 self.lids.paint(out, verts[: self.n_face], eye, cover)
         if self.fill_mouth:
             self.mouth.fill(out, tgt, mouth)
-        return out
+        return out, mapping, plain
 
     def _gaze(self, out: np.ndarray, mapping: np.ndarray, tgt: np.ndarray, eye: int, rect: Rect) -> None:
         """Slide the iris inside the eye opening to the target iris centre (composited, no fold).

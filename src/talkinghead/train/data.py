@@ -209,7 +209,7 @@ def cache_refiner_pairs(clip: Path, out: Path, pts: np.ndarray, cfg: DataConfig,
         log(f"{clip.name}: fewer than 2 frames with a face; skipped")
         return
     picks = sorted({int(found[int(q * (len(found) - 1))]) for q in np.linspace(0, 0.67, cfg.sources_per_clip)})
-    acfg = AnimateConfig(size=R, reference="first", mode="face")
+    acfg = AnimateConfig(size=R, reference="first", mode="face", resolution=0)
     idx = list(range(0, len(track.motions), cfg.frame_stride))
     srcs, src_pts, warped, target, tgt_pts, pair_src = [], [], [], [], [], []
     T = len(track.motions)
