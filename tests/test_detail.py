@@ -104,3 +104,20 @@ def test_speak_keeps_a_large_photos_detail(tmp_path):
     assert np.abs(blur(up) - blur(hi.frames[0])).mean() < 4
     moving = np.stack(hi.frames).astype(np.float32).std(0).max(-1)
     assert moving.max() > 20 and np.median(moving) < 2
+
+
+def test_resolution_is_checked():
+    from talkinghead.config import SpeakConfig
+    from talkinghead.errors import ConfigError
+    from talkinghead.interfaces.args import output_resolution
+
+    assert SpeakConfig(resolution=0).resolution == 0 and SpeakConfig().resolution == 512
+    for bad in (-1, 50, 5000):
+        with pytest.raises(ConfigError, match="resolution"):
+            SpeakConfig(resolution=bad)
+    import argparse
+
+    assert output_resolution("720") == 720
+    for bad in ("50", "x", "-3"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            output_resolution(bad)

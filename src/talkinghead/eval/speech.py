@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--transcripts", action="store_true",
                     help="also evaluate with the known words (forced alignment -> visemes; needs pocketsphinx)")
     ap.add_argument("--json", dest="json_out", default=None)
+    ap.add_argument("--resolution", type=int, default=512,
+                    help="output short side as speak's --resolution (default 512; 0 = the face crop's scale)")
     ap.add_argument("--payload", type=int, default=0,
                     help="watermark payload id of every rendered output (fixed, so figures reproduce; default 0)")
     a = ap.parse_args(argv)
@@ -333,7 +335,7 @@ def _run(a) -> int:
     from talkinghead.config import SpeakConfig
 
     torch.set_num_threads(1)
-    cfg = SpeakConfig(model=a.model)
+    cfg = SpeakConfig(model=a.model, resolution=a.resolution)
     rows = []
     for stem in a.clips:
         clip = next((a.data / "videos").glob(f"{stem}.*"))
