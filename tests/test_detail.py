@@ -121,3 +121,24 @@ def test_resolution_is_checked():
     for bad in ("50", "x", "-3"):
         with pytest.raises(argparse.ArgumentTypeError):
             output_resolution(bad)
+
+
+def test_object_mode_output_keeps_the_photos_resolution(demo_inputs, tmp_path):
+    """A face-less 1200x900 image animated by a driving video (object mode): 512 px on its short side with
+    the photo's detail, against the crop's scale (long side 256) at --resolution 0."""
+    from talkinghead.config import AnimateConfig
+    from talkinghead.io.image import write_image
+    from talkinghead.pipelines.animate import AnimatePipeline
+
+    rng = np.random.default_rng(1)
+    big = cv2.GaussianBlur((rng.random((900, 1200, 3)) * 255).astype(np.uint8), (0, 0), 1.5)
+    src = tmp_path / "texture.png"
+    write_image(src, big)
+    drv = demo_inputs / "driving.mp4"
+    hi = AnimatePipeline(AnimateConfig(mode="object", workers=0))(src, drv, max_frames=6)
+    lo = AnimatePipeline(AnimateConfig(mode="object", workers=0, resolution=0))(src, drv, max_frames=6)
+    assert hi.mode == lo.mode == "object"
+    assert hi.frames[0].shape == (512, 682, 3) and max(lo.frames[0].shape[:2]) == 256
+    ref = cv2.resize(big, (682, 512), interpolation=cv2.INTER_AREA)
+    up = cv2.resize(lo.frames[0], (682, 512), interpolation=cv2.INTER_CUBIC)
+    assert _sharpness(hi.frames[0]) > 0.8 * _sharpness(ref) and _sharpness(hi.frames[0]) > 1.5 * _sharpness(up)

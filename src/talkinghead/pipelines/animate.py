@@ -176,8 +176,11 @@ def render_motions(src: PreparedSource, motions: list[Motion], reference: Motion
         obj = ObjectRenderer()
         obj.prepare(src.crop)
         for m in motions:
-            crop = obj.render(object_similarity(m, reference, cfg.size, cfg.strength.pose))
-            yield paste_back(src.canvas, crop, src.crop_tf), crop
+            crop, mapping, plain = obj.render_mapped(object_similarity(m, reference, cfg.size, cfg.strength.pose))
+            if src.detail is not None:  # the same warp on the photo at output scale (render.detail)
+                yield src.detail.compose(crop, mapping, plain), crop
+            else:
+                yield paste_back(src.canvas, crop, src.crop_tf), crop
         return
     renderer = renderer or WarpRenderer()
     renderer.prepare(src.crop, src.points[:, :2])

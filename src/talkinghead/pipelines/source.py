@@ -32,7 +32,7 @@ class PreparedSource:
     crop: np.ndarray  # (S, S, 3) uint8
     points: np.ndarray | None  # (478, 3) landmarks in crop px (None in object mode)
     mode: str  # "face" | "object"
-    detail: DetailCanvas | None = None  # the photo at output scale, when larger than ``canvas`` (face mode)
+    detail: DetailCanvas | None = None  # the photo at output scale, when larger than ``canvas``
 
     def output_size(self) -> tuple[int, int]:
         """(W, H) of the frames that :func:`~talkinghead.pipelines.animate.render_motions` yields."""
@@ -115,7 +115,7 @@ def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print, no_fa
         if min(canvas.shape[:2]) < MIN_OUTPUT_SIDE:
             raise InputError(path, f"image too narrow to animate ({W}x{H} px; the output would be "
                                    f"{canvas.shape[1]}x{canvas.shape[0]}, at least {MIN_OUTPUT_SIDE} px a side is needed)")
-        return PreparedSource(path, canvas, tf, crop_image(canvas, tf), None, "object")
+        return PreparedSource(path, canvas, tf, crop_image(canvas, tf), None, "object", _detail(image, canvas, tf, cfg))
     face = select_face(faces, cfg.face_index, path=path)
     check_face_size(face, path)
     tf0 = face_crop_transform(face, cfg.size)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from talkinghead.render.mesh_warp import MeshWarp, border_margin, border_points
+from talkinghead.render.mesh_warp import MeshWarp, border_margin, border_points, remap
 
 
 class ObjectRenderer:
@@ -47,7 +47,14 @@ class ObjectRenderer:
 
     def render(self, A: np.ndarray) -> np.ndarray:
         """The crop with its centre moved by the 2x3 similarity ``A``; the border stays put."""
+        return self.render_mapped(A)[0]
+
+    def render_mapped(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`render`, its backward map and the plain warp (the same image: nothing is painted),
+        as :meth:`talkinghead.render.warp.WarpRenderer.render_mapped`."""
         A = np.asarray(A, np.float64).reshape(2, 3)
         moved = self.points @ A[:, :2].T + A[:, 2]
         target = self.points + self.weight[:, None] * (moved - self.points)
-        return self.mesh.warp(self.image, target.astype(np.float32))
+        mapping = self.mesh.backward_map(target.astype(np.float32))
+        out = remap(self.image, mapping)
+        return out, mapping, out
