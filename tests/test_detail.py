@@ -142,3 +142,24 @@ def test_object_mode_output_keeps_the_photos_resolution(demo_inputs, tmp_path):
     ref = cv2.resize(big, (682, 512), interpolation=cv2.INTER_AREA)
     up = cv2.resize(lo.frames[0], (682, 512), interpolation=cv2.INTER_CUBIC)
     assert _sharpness(hi.frames[0]) > 0.8 * _sharpness(ref) and _sharpness(hi.frames[0]) > 1.5 * _sharpness(up)
+
+
+@pytest.mark.parametrize("t", [(30.0, 20.0), (-250.0, -170.0)])  # past the top-left / bottom-right edges
+def test_crop_past_the_photos_edge(t):
+    photo = _photo()
+    canvas = cv2.resize(photo, (320, 240), interpolation=cv2.INTER_AREA)
+    tf = CropTransform(np.array([[1.0, 0.0, t[0]], [0.0, 1.0, t[1]]]), S)
+    dc = DetailCanvas(photo, canvas.shape, tf)
+    x0, y0, x1, y1 = dc.box
+    assert 0 <= x0 < x1 <= 800 and 0 <= y0 < y1 <= 600
+    grid = np.stack(np.meshgrid(np.arange(S, dtype=np.float32), np.arange(S, dtype=np.float32)), -1)
+    crop = np.zeros((S, S, 3), np.uint8)
+    assert np.array_equal(dc.compose(crop, grid, crop.copy()), photo)
+    painted = crop.copy()
+    u, v = (64, 64) if t[0] > 0 else (40, 40)  # a crop px inside the photo
+    if t[0] < 0:  # and one outside it: ignored
+        painted[S - 20:S - 10, S - 20:S - 10] = 255
+    painted[int(v) - 3:int(v) + 4, int(u) - 3:int(u) + 4] = 255
+    out = dc.compose(painted, grid, crop)
+    X, Y = round((u - t[0] + 0.5) * 2.5 - 0.5), round((v - t[1] + 0.5) * 2.5 - 0.5)
+    assert out[Y, X].min() >= 250

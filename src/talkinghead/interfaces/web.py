@@ -117,7 +117,7 @@ def _provenance(output: Path) -> str:
 def render(portrait: str | None, driver: str, driving: str | None, audio: str | None, text: str | None,
            voice: str, size: int, pose: float, expression: float, eyes: float, mouth: float,
            blink_rate: float, head_motion: float, label: bool, results_dir: Path,
-           notify: Callable[[str], Any] = print, progress: bool = True) -> tuple[str, str]:
+           notify: Callable[[str], Any] = print, progress: bool = True, resolution: int = 512) -> tuple[str, str]:
     """Run the pipeline the controls describe; returns (output path, status line)."""
     from talkinghead.errors import InputError
 
@@ -126,14 +126,14 @@ def render(portrait: str | None, driver: str, driving: str | None, audio: str | 
     output = _new_output(results_dir, portrait)
     try:
         return _render_into(output, portrait, driver, driving, audio, text, voice, size, pose, expression, eyes,
-                            mouth, blink_rate, head_motion, label, notify, progress)
+                            mouth, blink_rate, head_motion, label, notify, progress, int(resolution))
     except BaseException:
         shutil.rmtree(output.parent, ignore_errors=True)  # a failed run leaves no empty run-* folder
         raise
 
 
 def _render_into(output: Path, portrait, driver, driving, audio, text, voice, size, pose, expression, eyes, mouth,
-                 blink_rate, head_motion, label, notify, progress) -> tuple[str, str]:
+                 blink_rate, head_motion, label, notify, progress, resolution) -> tuple[str, str]:
     from talkinghead.config import AnimateConfig, MotionStrength, SpeakConfig
     from talkinghead.errors import InputError
 
@@ -142,7 +142,7 @@ def _render_into(output: Path, portrait, driver, driving, audio, text, voice, si
             raise InputError(None, "upload a driving video first (or pick the example)")
         from talkinghead.pipelines.animate import AnimatePipeline
 
-        cfg = AnimateConfig(size=int(size), label=bool(label),
+        cfg = AnimateConfig(size=int(size), label=bool(label), resolution=resolution,
                             strength=MotionStrength(pose=pose, expression=expression, eyes=eyes, mouth=mouth))
         res = AnimatePipeline(cfg, notify=lambda *a, **k: notify(" ".join(map(str, a))))(
             portrait, driving, output, progress=progress)
@@ -156,8 +156,8 @@ def _render_into(output: Path, portrait, driver, driving, audio, text, voice, si
             raise InputError(None, "type the text to speak first")
         from talkinghead.pipelines.speak import SpeakPipeline
 
-        cfg = SpeakConfig(size=int(size), voice=voice or "en", blink_rate=blink_rate, head_motion=head_motion,
-                          expression=expression, mouth=mouth)
+        cfg = SpeakConfig(size=int(size), resolution=resolution, voice=voice or "en", blink_rate=blink_rate,
+                          head_motion=head_motion, expression=expression, mouth=mouth)
         kw = {"audio": audio} if driver == "Audio" else {"text": text}
         res = SpeakPipeline(cfg, notify=lambda *a, **k: notify(" ".join(map(str, a))))(
             portrait, output=output, progress=progress, **kw)
@@ -210,6 +210,9 @@ def build_app(cache_dir: str | os.PathLike | None = None, examples: bool = True)
                     head = gr.Slider(0, 3, 1, step=0.1, label="Head motion", visible=False, elem_id="head-motion")
                 with gr.Row():
                     size = gr.Radio([256, 512], value=256, label="Face resolution (px)")
+                    resolution = gr.Radio([("512", 512), ("720", 720), ("1080", 1080), ("face crop's (fastest)", 0)],
+                                          value=512, label="Output short side (px, at most the photo's)",
+                                          elem_id="resolution")
                     label = gr.Checkbox(False, label='Visible "AI-generated" mark')
                 run = gr.Button("Animate", variant="primary", elem_id="run")
             with gr.Column(scale=1):
@@ -226,14 +229,14 @@ def build_app(cache_dir: str | os.PathLike | None = None, examples: bool = True)
 
         @_guard
         def on_run(portrait_, driver_, driving_, audio_, text_, voice_, size_, pose_, expr_, eyes_, mouth_,
-                   blink_, head_, label_, progress=gr.Progress(track_tqdm=True)):
+                   blink_, head_, label_, resolution_, progress=gr.Progress(track_tqdm=True)):
             progress(0, desc="preparing")
             out, msg = render(portrait_, driver_, driving_, audio_, text_, voice_, size_, pose_, expr_, eyes_, mouth_,
-                              blink_, head_, label_, results, notify=lambda m: gr.Warning(m))
+                              blink_, head_, label_, results, notify=lambda m: gr.Warning(m), resolution=resolution_)
             return out, out, msg
 
         run.click(on_run, [portrait, driver, driving, audio, text, voice, size, pose, expression, eyes, mouth,
-                           blink, head, label], [result, download, status], concurrency_limit=1)
+                           blink, head, label, resolution], [result, download, status], concurrency_limit=1)
     app.talkinghead_cache = cache  # type: ignore[attr-defined]
     return app
 

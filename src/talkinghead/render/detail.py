@@ -82,9 +82,9 @@ class DetailCanvas:
         diff = cv2.transform(cv2.absdiff(crop, plain), np.ones((1, 3), np.float32))  # summed over RGB
         painted = cv2.threshold(diff, PAINT_THRESHOLD, 1, cv2.THRESH_BINARY)[1]
         found = cv2.boundingRect(painted)  # (x, y, w, h) in crop px; w = 0 when nothing was painted
-        if found[2] > 0:
+        sl = self._window(found) if found[2] > 0 else None  # its box (+ the blur's reach) in output px
+        if sl is not None and sl[0].stop > sl[0].start and sl[1].stop > sl[1].start:  # painted inside the photo
             p = cv2.GaussianBlur(cv2.dilate(painted, np.ones((3, 3), np.uint8)).astype(np.float32), (0, 0), 1.0)
-            sl = self._window(found)  # the painted pixels' box (+ the blur's reach) in output px
             pm, up, under = (np.ascontiguousarray(x[sl]) for x in (self._up(p), self._up(crop, cv2.INTER_CUBIC), face))
             face[sl] = cv2.blendLinear(up, under, pm, 1.0 - pm)
         return self._blend_in(face)
