@@ -210,8 +210,8 @@ def build_app(cache_dir: str | os.PathLike | None = None, examples: bool = True)
                     head = gr.Slider(0, 3, 1, step=0.1, label="Head motion", visible=False, elem_id="head-motion")
                 with gr.Row():
                     size = gr.Radio([256, 512], value=256, label="Face resolution (px)")
-                    resolution = gr.Radio([("512", 512), ("720", 720), ("1080", 1080), ("face crop's (fastest)", 0)],
-                                          value=512, label="Output short side (px, at most the photo's)",
+                    resolution = gr.Radio([("512", 512), ("720", 720), ("1080", 1080), ("crop scale", 0)],
+                                          value=512, label="Output short side (px)",
                                           elem_id="resolution")
                     label = gr.Checkbox(False, label='Visible "AI-generated" mark')
                 run = gr.Button("Animate", variant="primary", elem_id="run")
