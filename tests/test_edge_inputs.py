@@ -456,6 +456,27 @@ def test_stderr_filter_drops_cut_off_noise():
         b"INFO: something else\nerror: tail without newline"
 
 
+def test_stderr_filter_never_merges_a_message_into_a_noise_line(tmp_path):
+    """A C++ logger writes its line in pieces from its own thread; an error printed between the pieces
+    used to land inside the noise line ("W0000 ...error: ...", dropped: exit 2 with no message)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "from talkinghead.interfaces.quiet import filtered_stderr\n"
+        "with filtered_stderr():\n"
+        "    for head, rest in ((b'W0000 00:00:1 x.cc:1] ', b'Feedback manager ...\\n'),\n"
+        "                       (b'INFO: ', b'Created TensorFlow Lite XNNPACK delegate for CPU.\\n')):\n"
+        "        os.write(2, head)\n"
+        "        print('error: ' + head.decode()[:4], file=sys.stderr)\n"
+        "        os.write(2, rest)\n"
+        "    os.write(2, b'kept line\\n')\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert sorted(res.stderr.splitlines()) == ["error: INFO", "error: W000", "kept line"], res.stderr
+
+
 def test_stderr_filter_does_not_wait_for_children_holding_the_pipe(tmp_path):
     """A child that outlives the command (a process pool's resource tracker) inherits the filtered fd
     2; handing fd 2 back must not wait for that child's exit (it used to cost 5 s at every batch's end)."""

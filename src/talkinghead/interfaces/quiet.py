@@ -54,6 +54,11 @@ def _noise_fragment(tail: bytes) -> bool:
 
 @contextlib.contextmanager
 def filtered_stderr():
+    """fd 2 through the noise filter; Python's own ``sys.stderr`` (errors, warnings, progress bars)
+    goes straight to the real stderr. The C++ loggers write a line in pieces from their own threads
+    ("INFO: " ... "Created TensorFlow Lite ..."), so a message sharing their pipe could land inside
+    a noise line: "INFO: error: ..." passed mangled, "W0000 ...error: ..." was dropped with the
+    noise (exit code 2 and no message at all)."""
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, ValueError, OSError):
@@ -67,9 +72,14 @@ def filtered_stderr():
     stop, eof = threading.Event(), []
     t = threading.Thread(target=lambda: eof.append(_pump(r, saved, stop)), daemon=True)
     t.start()
+    python_stderr = sys.stderr
+    sys.stderr = open(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding or "utf-8",
+                      errors="backslashreplace")  # line-buffered, as Python's own stderr
     try:
         yield
     finally:
+        direct, sys.stderr = sys.stderr, python_stderr
+        direct.close()
         sys.stderr.flush()
         os.dup2(saved, fd)  # our last write end: the pump drains and stops (children may hold others)
         stop.set()
