@@ -47,7 +47,7 @@ def _detail(image: np.ndarray, canvas: np.ndarray, tf: CropTransform, cfg: Anima
     if cfg.resolution <= 0 or unit_translation(tf) is None:
         return None
     k = min(1.0, cfg.resolution / min(W, H), cfg.max_output_side / max(W, H))
-    Wo, Ho = _even(W * k), _even(H * k)
+    Wo, Ho = (max(2, int(x * k) // 2 * 2) for x in (W, H))  # even (yuv420p), never above the photo's own
     if min(Wo, Ho) < DETAIL_MIN_GAIN * min(canvas.shape[:2]):
         return None
     image = image if (Wo, Ho) == (W, H) else cv2.resize(image, (Wo, Ho), interpolation=cv2.INTER_AREA)
