@@ -156,6 +156,33 @@ def test_truncated_wav_is_spoken_with_a_warning(tmp_path, face_image):
     assert y.shape[0] == 32000
 
 
+def test_truncated_mp3_is_spoken_with_a_warning(tmp_path, face_image, write_mono_audio):
+    """An MP3 whose Xing/Info header gives its length, cut off: spoken as far as it goes, with a warning;
+    the complete file and an MP3 without a length header (only estimated) get none."""
+    from talkinghead.drivers.audio import plan_audio
+    from talkinghead.io.audio import mp3_truncation
+
+    t = np.arange(3 * 16000) / 16000
+    x = (0.3 * np.sin(2 * np.pi * 200 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
+    full = write_mono_audio(tmp_path / "full.mp3", x, 16000, "libmp3lame")
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    assert mp3_truncation(full, plan_audio(full).duration) is None
+    note = mp3_truncation(cut, plan_audio(cut).duration)
+    assert note is not None and note.startswith("truncated MP3 file: ") and "of the 3.00 s" in note
+    bare = cut.read_bytes()  # the same cut file without its length header: not judged
+    for tag in (b"Xing", b"Info"):
+        bare = bare.replace(tag, b"\0\0\0\0", 1)
+    (tmp_path / "bare.mp3").write_bytes(bare)
+    assert mp3_truncation(tmp_path / "bare.mp3", 1.0) is None
+    out = tmp_path / "o.mp4"
+    r = _cli("speak", "-s", face_image, "-a", cut, "-o", out, "-q")
+    assert r.returncode == 0, r.stderr[-2000:]
+    warns = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warns) == 1 and str(cut) in warns[0] and "truncated MP3 file" in warns[0], r.stderr
+
+
 @pytest.mark.parametrize("seconds", [0.1, 0.3])
 def test_very_short_loud_speech_is_spoken(tmp_path, face_image, seconds):
     """A short clip that is speech from end to end ("Yes!") has no quiet part to measure a noise floor

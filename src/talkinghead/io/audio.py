@@ -15,7 +15,7 @@ import soundfile as sf
 from talkinghead.errors import InputError, OutputError
 from talkinghead.io.atomic import atomic_output, check_input_file
 
-__all__ = ["read_audio", "wav_truncation", "write_wav"]
+__all__ = ["mp3_truncation", "read_audio", "wav_truncation", "write_wav"]
 
 
 def _open_audio(path: Path) -> av.container.InputContainer:
@@ -70,6 +70,39 @@ def wav_truncation(path: str | os.PathLike) -> str | None:
         pass  # unreadable files get their error from the decoder
     return None
 
+
+
+MP3_LENGTH_TAGS = (b"Xing", b"Info", b"VBRI")  # a first-frame header that gives the stream's frame count
+
+
+def mp3_truncation(path: str | os.PathLike, decoded_s: float) -> str | None:
+    """A warning if ``path`` is an MP3 whose length header (Xing / Info / VBRI, which LAME and FFmpeg
+    write) announces more than the ``decoded_s`` seconds it decodes to, else None.
+
+    As for a cut-off WAV, FFmpeg decodes what is there without a word. Without such a header an
+    MP3's length is only estimated from its bitrate (wrong for VBR files), so it is not judged."""
+    p = Path(os.fspath(path))
+    try:
+        with open(p, "rb") as f:
+            head = f.read(10)
+            skip = 0
+            if head[:3] == b"ID3" and len(head) == 10:  # ID3v2 tag: its size is 4 x 7 bits
+                skip = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+            f.seek(skip)
+            first = f.read(256)
+        if not (len(first) > 4 and first[0] == 0xFF and first[1] & 0xE0 == 0xE0
+                and any(t in first for t in MP3_LENGTH_TAGS)):
+            return None
+        with av.open(os.fspath(p)) as c:
+            if "mp3" not in c.format.name or not c.duration:
+                return None
+            declared = c.duration / 1e6
+    except (OSError, av.FFmpegError):
+        return None
+    if declared - decoded_s > max(0.25, 0.02 * declared):
+        return (f"truncated MP3 file: {decoded_s:.2f} of the {declared:.2f} s its header announces "
+                f"({100 * decoded_s / declared:.0f} %); using those")
+    return None
 
 def read_audio(
     path: str | os.PathLike, sr: int = 16000, mono: bool = True

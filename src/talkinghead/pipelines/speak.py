@@ -127,9 +127,9 @@ class SpeakPipeline:
                 audio = write_speech_wav(speech, Path(tmp) / "speech.wav")
                 phonemes = speech.phonemes
             plan = plan_audio(audio)
-            from talkinghead.io.audio import wav_truncation
+            from talkinghead.io.audio import mp3_truncation, wav_truncation
 
-            note = wav_truncation(audio)
+            note = wav_truncation(audio) or mp3_truncation(audio, plan.duration)
             if note:
                 self.notify(f"warning: {audio}: {note}")
             if transcript is not None and cfg.visemes:
