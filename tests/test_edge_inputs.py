@@ -504,6 +504,21 @@ def test_stderr_filter_never_merges_a_message_into_a_noise_line(tmp_path):
     assert sorted(res.stderr.splitlines()) == ["error: INFO", "error: W000", "kept line"], res.stderr
 
 
+def test_a_logger_set_up_inside_the_stderr_filter_still_writes_after_it():
+    """gradio/uvicorn configure logging (to sys.stderr) while the filter is on and log on the way out."""
+    import subprocess
+    import sys
+
+    script = ("import logging\n"
+              "from talkinghead.interfaces.quiet import filtered_stderr\n"
+              "with filtered_stderr():\n"
+              "    logging.basicConfig(format='%(message)s')\n"
+              "    logging.warning('inside')\n"
+              "logging.warning('after')\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stderr.splitlines() == ["inside", "after"], res.stderr
+
+
 def test_stderr_filter_does_not_wait_for_children_holding_the_pipe(tmp_path):
     """A child that outlives the command (a process pool's resource tracker) inherits the filtered fd
     2; handing fd 2 back must not wait for that child's exit (it used to cost 5 s at every batch's end)."""

@@ -58,7 +58,8 @@ def filtered_stderr():
     goes straight to the real stderr. The C++ loggers write a line in pieces from their own threads
     ("INFO: " ... "Created TensorFlow Lite ..."), so a message sharing their pipe could land inside
     a noise line: "INFO: error: ..." passed mangled, "W0000 ...error: ..." was dropped with the
-    noise (exit code 2 and no message at all)."""
+    noise (exit code 2 and no message at all). Lines written to fd 2 itself (C++ messages that are
+    not noise, a child's output) pass the filter thread, so they may show after a later Python line."""
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, ValueError, OSError):
@@ -73,13 +74,16 @@ def filtered_stderr():
     t = threading.Thread(target=lambda: eof.append(_pump(r, saved, stop)), daemon=True)
     t.start()
     python_stderr = sys.stderr
-    sys.stderr = open(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding or "utf-8",
-                      errors="backslashreplace")  # line-buffered, as Python's own stderr
     try:
+        sys.stderr = open(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding or "utf-8",
+                          errors="backslashreplace")  # line-buffered, as Python's own stderr
         yield
     finally:
         direct, sys.stderr = sys.stderr, python_stderr
-        direct.close()
+        if direct is not python_stderr:
+            # flushed, not closed: a logger set up inside (gradio's, uvicorn's) may still write to it
+            # on its way out; its fd is a copy of the real stderr, so that still lands there
+            direct.flush()
         sys.stderr.flush()
         os.dup2(saved, fd)  # our last write end: the pump drains and stops (children may hold others)
         stop.set()
