@@ -163,3 +163,21 @@ def test_crop_past_the_photos_edge(t):
     out = dc.compose(painted, grid, crop)
     X, Y = round((u - t[0] + 0.5) * 2.5 - 0.5), round((v - t[1] + 0.5) * 2.5 - 0.5)
     assert out[Y, X].min() >= 250
+
+
+def test_a_canvas_larger_than_the_output_is_area_averaged_down():
+    """A small face enlarges the crop's scale past the photo's own: the output is the photo itself
+    (identity map: bit for bit), and a painted patch still lands in place."""
+    photo = _photo(300, 400)
+    canvas = cv2.resize(photo, (800, 600), interpolation=cv2.INTER_CUBIC)  # the crop's scale: x2
+    tf = CropTransform(np.array([[1.0, 0.0, -300.0], [0.0, 1.0, -200.0]]), S)
+    dc = DetailCanvas(photo, canvas.shape, tf)
+    assert dc.box == (150, 100, 214, 164)  # the 128 px crop is 64 output px
+    grid = np.stack(np.meshgrid(np.arange(S, dtype=np.float32), np.arange(S, dtype=np.float32)), -1)
+    crop = canvas[200:200 + S, 300:300 + S].copy()
+    assert np.array_equal(dc.compose(crop, grid, crop.copy()), photo)
+    painted = crop.copy()
+    painted[60:70, 60:70] = (0, 0, 255)  # crop px 60-69 -> output px 180-184 / 130-134
+    out = dc.compose(painted, grid, crop)
+    assert tuple(out[132, 182]) == (0, 0, 255)
+    assert np.array_equal(out[:, :170], photo[:, :170]) and np.array_equal(out[150:], photo[150:])

@@ -160,10 +160,9 @@ class RenderOutput(StrictConfig):
     size: int = 256
     """Face-crop resolution in px (256 or 512): the face is rendered at this size."""
     resolution: int = 512
-    """Short side of the output video in px, at most the photo's own, where that is larger than the
-    face crop's scale (the photo scaled so the crop is ``size`` px; otherwise the output stays at that
-    scale). The warp renderer redoes its warp on the photo at this scale, so it keeps its detail; a
-    neural renderer's face crop is upsampled into it. 0 = always the face crop's scale (faster)."""
+    """Short side of the output video in px, at most the photo's own. The warp renderer redoes its
+    warp on the photo at this scale, so it keeps its detail; a neural renderer's face crop is
+    resampled into it. 0 = the face crop's scale (the photo scaled so the crop is ``size`` px)."""
     face_index: int | None = None
     """Which face to animate when there are several (left to right); None = the largest."""
     renderer: Literal["warp", "neural"] = "warp"

@@ -46,9 +46,8 @@ def _add_renderer_args(p) -> None:
     p.add_argument("--person", default=None, metavar="DIR",
                    help="a person folder from `talkinghead finetune` (few-shot neural talking head)")
     p.add_argument("--resolution", type=_resolution, default=512, metavar="PX",
-                   help="short side of the output video (default 512, at most the photo's own) where that is "
-                        "larger than the face crop's scale: the face is rendered at --size and the photo keeps "
-                        "its detail; 0 = always the face crop's scale (faster)")
+                   help="short side of the output video, at most the photo's own (default 512); the face is "
+                        "rendered at --size and the photo keeps its detail; 0 = the face crop's scale")
     p.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="render processes beside the main one (default: one per spare core, at most 3, "
                         "for clips of 100+ frames; 0 = none); the frames are the same")

@@ -18,13 +18,13 @@ from talkinghead.render.detail import DetailCanvas
 OBJECT_MARGIN = 1.0  # object mode: the crop is the square around the whole image
 OBJECT_MAX_ASPECT = 2.0  # ... or, for a longer image, around its middle (side = 2 x the short side)
 MIN_OUTPUT_SIDE = 64  # the invisible watermark needs at least this many px a side
-DETAIL_MIN_GAIN = 1.1  # output at the photo's scale only when it is at least this much larger than the canvas
+DETAIL_MIN_CHANGE = 1.1  # output at the photo's scale only when it is this much larger or smaller than the canvas
 
 
 @dataclass
 class PreparedSource:
     """The portrait at render scale (``canvas``: the crop is cut from it at scale 1), its face crop and
-    landmarks in crop px, and the portrait at output scale (``detail``) where that is larger."""
+    landmarks in crop px, and the portrait at output scale (``detail``) where that differs."""
 
     path: str
     canvas: np.ndarray  # (H, W, 3) uint8: the frame background at render scale
@@ -32,7 +32,7 @@ class PreparedSource:
     crop: np.ndarray  # (S, S, 3) uint8
     points: np.ndarray | None  # (478, 3) landmarks in crop px (None in object mode)
     mode: str  # "face" | "object"
-    detail: DetailCanvas | None = None  # the photo at output scale, when larger than ``canvas``
+    detail: DetailCanvas | None = None  # the photo at output scale, when it differs from ``canvas``
 
     def output_size(self) -> tuple[int, int]:
         """(W, H) of the frames that :func:`~talkinghead.pipelines.animate.render_motions` yields."""
@@ -42,13 +42,15 @@ class PreparedSource:
 
 def _detail(image: np.ndarray, canvas: np.ndarray, tf: CropTransform, cfg: AnimateConfig) -> DetailCanvas | None:
     """The photo at output scale (short side ``cfg.resolution``, at most its own, long side at most
-    ``cfg.max_output_side``) when that is larger than the canvas; else None."""
+    ``cfg.max_output_side``) when that differs from the canvas (the crop's scale: smaller for a large
+    face, larger for a small one); else None."""
     H, W = image.shape[:2]
     if cfg.resolution <= 0 or unit_translation(tf) is None:
         return None
     k = min(1.0, cfg.resolution / min(W, H), cfg.max_output_side / max(W, H))
     Wo, Ho = (max(2, int(x * k) // 2 * 2) for x in (W, H))  # even (yuv420p), never above the photo's own
-    if min(Wo, Ho) < DETAIL_MIN_GAIN * min(canvas.shape[:2]):
+    ratio = min(Wo, Ho) / min(canvas.shape[:2])
+    if 1 / DETAIL_MIN_CHANGE < ratio < DETAIL_MIN_CHANGE:
         return None
     image = image if (Wo, Ho) == (W, H) else cv2.resize(image, (Wo, Ho), interpolation=cv2.INTER_AREA)
     return DetailCanvas(image, canvas.shape, tf)

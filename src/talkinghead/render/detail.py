@@ -60,7 +60,9 @@ class DetailCanvas:
         return self.image.shape
 
     def _up(self, a: np.ndarray, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
-        """A crop-px array at the output pixels of ``box``."""
+        """A crop-px array at the output pixels of ``box`` (area-averaged where the output is smaller)."""
+        if self._n[0] < self.size or self._n[1] < self.size:
+            interp = cv2.INTER_AREA
         return np.ascontiguousarray(cv2.resize(a, self._n, interpolation=interp)[self._cut])
 
     def _window(self, rect: tuple[int, int, int, int], pad: int = 5) -> tuple[slice, slice]:
