@@ -48,21 +48,19 @@ def looped_driver(driving: str, seconds: float, out: str) -> str:
 
 
 def run_once(source: str, driving: str, size: int, out_dir: str, renderer: str = "warp",
-             workers: int | None = None, resolution: int = 512) -> tuple[float, int, float, str]:
-    import av
-
+             workers: int | None = None, resolution: int | None = None) -> tuple[float, int, float, str]:
     from talkinghead.config import AnimateConfig
+    from talkinghead.io.video import probe_video
     from talkinghead.pipelines.animate import AnimatePipeline
 
-    pipe = AnimatePipeline(AnimateConfig(size=size, renderer=renderer, workers=workers, resolution=resolution))
+    extra = {} if resolution is None else {"resolution": resolution}
+    pipe = AnimatePipeline(AnimateConfig(size=size, renderer=renderer, workers=workers, **extra))
     out = os.path.join(out_dir, f"bench_{size}.mp4")
     t0 = time.perf_counter()
     res = pipe(source, driving, out)
     dt = time.perf_counter() - t0
-    with av.open(out) as c:
-        v = c.streams.video[0]
-        shape = f"{v.width}x{v.height}"
-    return res.n_frames / dt, res.n_frames, dt, shape
+    info = probe_video(out)
+    return res.n_frames / dt, res.n_frames, dt, f"{info.width}x{info.height}"
 
 
 def main() -> int:
@@ -72,8 +70,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="256,512")
     ap.add_argument("--long-seconds", type=float, default=120.0, help="0 to skip the memory run")
     ap.add_argument("--renderer", default="warp", choices=["warp", "neural"])
-    ap.add_argument("--resolution", type=int, default=512,
-                    help="output video short side (at most the photo's; default 512 as the CLI; 0 = the crop's scale)")
+    ap.add_argument("--resolution", type=int, default=None,
+                    help="output video short side (at most the photo's; default: the pipeline's, 512; 0 = the crop's scale)")
     ap.add_argument("--workers", type=int, default=None,
                     help="render processes (default: the pipeline's auto choice; 0 = render in-process)")
     a = ap.parse_args()

@@ -67,11 +67,12 @@ def core_ms() -> float:
 
 
 def run_once(source: str, audio: str, size: int, out: str, workers: int | None = None,
-             resolution: int = 512) -> tuple[float, int, float, float]:
+             resolution: int | None = None) -> tuple[float, int, float, float]:
     from talkinghead.config import SpeakConfig
     from talkinghead.pipelines.speak import SpeakPipeline
 
-    pipe = SpeakPipeline(SpeakConfig(size=size, workers=workers, resolution=resolution))
+    extra = {} if resolution is None else {"resolution": resolution}
+    pipe = SpeakPipeline(SpeakConfig(size=size, workers=workers, **extra))
     t0 = time.perf_counter()
     res = pipe(source, audio=audio, output=out)
     dt = time.perf_counter() - t0
@@ -79,11 +80,10 @@ def run_once(source: str, audio: str, size: int, out: str, workers: int | None =
 
 
 def frame_size(path: str) -> str:
-    import av
+    from talkinghead.io.video import probe_video
 
-    with av.open(path) as c:
-        v = c.streams.video[0]
-        return f"{v.width}x{v.height}"
+    info = probe_video(path)
+    return f"{info.width}x{info.height}"
 
 
 def main() -> int:
@@ -92,8 +92,8 @@ def main() -> int:
     ap.add_argument("--audio", default=None, help="recording to loop for the long run (default: shared long clip)")
     ap.add_argument("--seconds", type=float, default=600.0, help="length of the long run (0 = skip)")
     ap.add_argument("--size", type=int, default=256, help="face-crop size (the render's resolution)")
-    ap.add_argument("--resolution", type=int, default=512,
-                    help="output video short side (at most the photo's; default 512 as the CLI; 0 = the crop's scale)")
+    ap.add_argument("--resolution", type=int, default=None,
+                    help="output video short side (at most the photo's; default: the pipeline's, 512; 0 = the crop's scale)")
     ap.add_argument("--workers", type=int, default=None,
                     help="render processes (default: the pipeline's auto choice; 0 = render in-process)")
     a = ap.parse_args()

@@ -318,8 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--transcripts", action="store_true",
                     help="also evaluate with the known words (forced alignment -> visemes; needs pocketsphinx)")
     ap.add_argument("--json", dest="json_out", default=None)
-    ap.add_argument("--resolution", type=int, default=512,
-                    help="output short side as speak's --resolution (default 512; 0 = the face crop's scale)")
+    from talkinghead.config import RenderOutput
+
+    ap.add_argument("--resolution", type=int, default=RenderOutput.resolution,
+                    help="output short side as speak's --resolution (default %(default)s; 0 = the face crop's scale)")
     ap.add_argument("--payload", type=int, default=0,
                     help="watermark payload id of every rendered output (fixed, so figures reproduce; default 0)")
     a = ap.parse_args(argv)

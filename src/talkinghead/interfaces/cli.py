@@ -45,8 +45,10 @@ def _add_renderer_args(p) -> None:
                    help="warp: geometric (default, measured best); neural: warp + trained refiner")
     p.add_argument("--person", default=None, metavar="DIR",
                    help="a person folder from `talkinghead finetune` (few-shot neural talking head)")
-    p.add_argument("--resolution", type=_resolution, default=512, metavar="PX",
-                   help="short side of the output video, at most the photo's own (default 512); the face is "
+    from talkinghead.config import RenderOutput
+
+    p.add_argument("--resolution", type=_resolution, default=RenderOutput.resolution, metavar="PX",
+                   help="short side of the output video, at most the photo's own (default %(default)s); the face is "
                         "rendered at --size and the photo keeps its detail; 0 = the face crop's scale")
     p.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="render processes beside the main one (default: one per spare core, at most 3, "

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from talkinghead.config import AnimateConfig
 from talkinghead.drivers.video import DriverTrack, track_driver
 from talkinghead.errors import ConfigError, check_paths
-from talkinghead.face.crop import crop_image, face_crop_transform, paste_back
+from talkinghead.face.crop import crop_image, face_crop_transform
 from talkinghead.face.types import FaceLandmarks
 from talkinghead.io.video import VideoReader
 from talkinghead.io.video_writer import VideoWriter
@@ -176,11 +176,8 @@ def render_motions(src: PreparedSource, motions: list[Motion], reference: Motion
         obj = ObjectRenderer()
         obj.prepare(src.crop)
         for m in motions:
-            crop, mapping, plain = obj.render_mapped(object_similarity(m, reference, cfg.size, cfg.strength.pose))
-            if src.detail is not None:  # the same warp on the photo at output scale (render.detail)
-                yield src.detail.compose(crop, mapping, plain), crop
-            else:
-                yield paste_back(src.canvas, crop, src.crop_tf), crop
+            crop, mapping = obj.render_mapped(object_similarity(m, reference, cfg.size, cfg.strength.pose))
+            yield src.frame(crop, mapping), crop
         return
     renderer = renderer or WarpRenderer()
     renderer.prepare(src.crop, src.points[:, :2])
@@ -205,15 +202,14 @@ def render_motions(src: PreparedSource, motions: list[Motion], reference: Motion
         with RenderWorkers(runner, workers) if workers > 0 else nullcontext() as pool:
             yield from (pool.map(jobs()) if pool else (runner.render(*j) for j in jobs()))
         return
-    paste = src.detail.paste if src.detail is not None else lambda c: paste_back(src.canvas, c, src.crop_tf)
     if workers > 0 and type(renderer) is WarpRenderer:  # the neural renderers keep their own torch threads
         with RenderWorkers(renderer, workers) as pool:
             for crop in pool.map(jobs()):
-                yield paste(crop), crop
+                yield src.frame(crop), crop
         return
     for job in jobs():
         crop = renderer.render(*job)
-        yield paste(crop), crop
+        yield src.frame(crop), crop
 
 
 def mouth_source(frame: np.ndarray, points: np.ndarray, size: int) -> MouthSource:

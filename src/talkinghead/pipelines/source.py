@@ -9,7 +9,7 @@ import numpy as np
 
 from talkinghead.config import AnimateConfig
 from talkinghead.errors import InputError
-from talkinghead.face.crop import crop_image, face_crop_transform, unit_scale_canvas, unit_translation
+from talkinghead.face.crop import crop_image, face_crop_transform, paste_back, unit_scale_canvas, unit_translation
 from talkinghead.face.mesh import FaceMesh, check_face_size, looks_like_animal, select_face
 from talkinghead.face.types import CropTransform, FaceLandmarks
 from talkinghead.io.image import read_image
@@ -33,6 +33,14 @@ class PreparedSource:
     points: np.ndarray | None  # (478, 3) landmarks in crop px (None in object mode)
     mode: str  # "face" | "object"
     detail: DetailCanvas | None = None  # the photo at output scale, when it differs from ``canvas``
+
+    def frame(self, crop: np.ndarray, mapping: np.ndarray | None = None, plain: np.ndarray | None = None) -> np.ndarray:
+        """The output frame for a rendered ``crop``: with ``detail``, the renderer's backward ``mapping``
+        redone on the photo (``plain``: the warp before painting; None = nothing painted), or without
+        a map the crop resampled into it; else the crop pasted back into ``canvas``."""
+        if self.detail is None:
+            return paste_back(self.canvas, crop, self.crop_tf)
+        return self.detail.paste(crop) if mapping is None else self.detail.compose(crop, mapping, plain)
 
     def output_size(self) -> tuple[int, int]:
         """(W, H) of the frames that :func:`~talkinghead.pipelines.animate.render_motions` yields."""

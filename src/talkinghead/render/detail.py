@@ -74,13 +74,16 @@ class DetailCanvas:
         b = [int(np.ceil((c + d + pad) * s)) - o for c, d, s, o in ((x, w, sx, off[0]), (y, h, sy, off[1]))]
         return slice(max(a[1], 0), max(min(b[1], y1 - y0), 0)), slice(max(a[0], 0), max(min(b[0], x1 - x0), 0))
 
-    def compose(self, crop: np.ndarray, mapping: np.ndarray, plain: np.ndarray) -> np.ndarray:
+    def compose(self, crop: np.ndarray, mapping: np.ndarray, plain: np.ndarray | None = None) -> np.ndarray:
         """The output frame: the photo warped at output scale by ``mapping`` ((S, S, 2) crop px ->
         source crop px), with the pixels where ``crop`` (the final render) differs from ``plain``
-        (the warp alone) taken from the crop, feathered into the photo at the crop's border."""
+        (the warp alone; None: nothing was painted) taken from the crop, feathered into the photo at
+        the crop's border."""
         shift = self._up((mapping - self._grid) * self._scale)  # displacement in output px
         face = cv2.remap(self.image, cv2.add(self._identity, shift), None, cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
+        if plain is None:
+            return self._blend_in(face)
         diff = cv2.transform(cv2.absdiff(crop, plain), np.ones((1, 3), np.float32))  # summed over RGB
         painted = cv2.threshold(diff, PAINT_THRESHOLD, 1, cv2.THRESH_BINARY)[1]
         found = cv2.boundingRect(painted)  # (x, y, w, h) in crop px; w = 0 when nothing was painted

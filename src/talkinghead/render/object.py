@@ -49,12 +49,12 @@ class ObjectRenderer:
         """The crop with its centre moved by the 2x3 similarity ``A``; the border stays put."""
         return self.render_mapped(A)[0]
 
-    def render_mapped(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`render`, its backward map and the plain warp (the same image: nothing is painted),
-        as :meth:`talkinghead.render.warp.WarpRenderer.render_mapped`."""
+    def render_mapped(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`render` and its backward map (nothing is painted over the warp), for
+        :mod:`talkinghead.render.detail`."""
         A = np.asarray(A, np.float64).reshape(2, 3)
         moved = self.points @ A[:, :2].T + A[:, 2]
         target = self.points + self.weight[:, None] * (moved - self.points)
         mapping = self.mesh.backward_map(target.astype(np.float32))
         out = remap(self.image, mapping)
-        return out, mapping, out
+        return out, mapping
