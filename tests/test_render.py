@@ -362,6 +362,30 @@ def test_object_renderer() -> None:
     assert np.array_equal(r.render(np.eye(2, 3)), img)
 
 
+@pytest.mark.parametrize("A", [[[1, 0, -12.0], [0, 1, 5.0]], [[0.97, -0.1, 20.0], [0.1, 0.97, -10.0]]])
+def test_object_renderer_pins_a_picture_narrower_than_its_crop(A) -> None:
+    """A portrait-shaped photo in its square crop: the photo's edges stay put and every pixel of it is
+    sampled from inside it (never the replicated padding beyond its last column)."""
+    img = np.clip(_texture(S), 0, 255).astype(np.uint8)
+    x0, x1 = 32.0, S - 33.0  # the picture's first and last column; the rest is padding
+    r = ObjectRenderer()
+    r.prepare(img, (x0, 0.0, x1, S - 1.0))
+    A = np.array(A)
+    out, mapping = r.render_mapped(A)
+    cols = slice(int(x0), int(x1) + 1)
+    mx = mapping[:, cols, 0]
+    assert mx.min() >= x0 - 0.01 and mx.max() <= x1 + 0.01, (mx.min(), mx.max())
+    assert (out[:, int(x0)] == img[:, int(x0)]).all() and (out[:, int(x1)] == img[:, int(x1)]).all()
+    c = slice(S // 2 - 20, S // 2 + 20)
+    assert _diff(out, cv2.warpAffine(img, A, (S, S)))[c, c].mean() < 3  # the middle still follows A
+    unpinned = ObjectRenderer()
+    unpinned.prepare(img)
+    assert unpinned.render_mapped(A)[1][:, cols, 0].max() > x1 + 1  # without bounds it reaches past
+    full = ObjectRenderer()
+    full.prepare(img, (0.0, 0.0, S - 1.0, S - 1.0))  # a picture that fills the crop: as before
+    assert np.array_equal(full.render(A), unpinned.render(A))
+
+
 @pytest.mark.parametrize("size", [256, 512])
 def test_speed(face, size: int) -> None:
     img, pts = face

@@ -174,7 +174,7 @@ def render_motions(src: PreparedSource, motions: list[Motion], reference: Motion
         from talkinghead.render.object import ObjectRenderer
 
         obj = ObjectRenderer()
-        obj.prepare(src.crop)
+        obj.prepare(src.crop, src.crop_bounds())
         for m in motions:
             crop, mapping = obj.render_mapped(object_similarity(m, reference, cfg.size, cfg.strength.pose))
             yield src.frame(crop, mapping), crop

@@ -351,7 +351,7 @@ class LiveAnimator:
             from talkinghead.render.object import ObjectRenderer
 
             self.renderer = ObjectRenderer()
-            self.renderer.prepare(src.crop)
+            self.renderer.prepare(src.crop, src.crop_bounds())
 
     def close(self) -> None:
         self.tracker.close()

@@ -42,6 +42,14 @@ class PreparedSource:
             return paste_back(self.canvas, crop, self.crop_tf)
         return self.detail.paste(crop) if mapping is None else self.detail.compose(crop, mapping, plain)
 
+    def crop_bounds(self) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1): crop px of the canvas's first and last pixel centres (beyond them the crop
+        is padding)."""
+        H, W = self.canvas.shape[:2]
+        (x0, y0), (x1, y1) = (self.crop_tf.M[:, :2] @ np.array(c, np.float64) + self.crop_tf.M[:, 2]
+                              for c in ((0, 0), (W - 1, H - 1)))
+        return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
     def output_size(self) -> tuple[int, int]:
         """(W, H) of the frames that :func:`~talkinghead.pipelines.animate.render_motions` yields."""
         H, W = (self.canvas if self.detail is None else self.detail).shape[:2]

@@ -2,8 +2,11 @@
 
 A lattice of control points covers the crop; points in the centre follow the similarity ``A`` fully,
 the motion fades to zero towards the frame (smoothstep on the normalised Chebyshev distance to the
-centre) and a fixed border band never moves, so paste-back has no seam. The dense field is the same
-piecewise-affine :class:`~talkinghead.render.mesh_warp.MeshWarp` as the face renderer uses.
+centre) and a fixed border band never moves, so paste-back has no seam. Where the picture fills only
+part of the crop (a portrait-shaped photo in its square), the fade is measured to the picture's own
+edges and a fixed ring pins them: its edges never move, so no pixel comes from beyond them (that
+would be the photo's last row or column smeared in). The dense field is the same piecewise-affine
+:class:`~talkinghead.render.mesh_warp.MeshWarp` as the face renderer uses.
 """
 from __future__ import annotations
 
@@ -24,8 +27,10 @@ class ObjectRenderer:
             raise ValueError("need 0 <= inner < outer <= 1")
         self.n, self.inner, self.outer, self.step = n, inner, outer, step
 
-    def prepare(self, image: np.ndarray) -> None:
-        """Set the source crop (S, S, 3) uint8 and build the control lattice."""
+    def prepare(self, image: np.ndarray, bounds: tuple[float, float, float, float] | None = None) -> None:
+        """Set the source crop (S, S, 3) uint8 and build the control lattice. ``bounds``: (x0, y0, x1,
+        y1) crop px of the picture's first and last pixel centres where it does not fill the crop
+        (None: it does)."""
         if image.ndim != 3 or image.shape[0] != image.shape[1]:
             raise ValueError(f"expected a square (S, S, 3) crop, got {image.shape}")
         S = image.shape[0]
@@ -38,8 +43,16 @@ class ObjectRenderer:
         lattice = np.stack(np.meshgrid(t, t), -1).reshape(-1, 2)
         inside = np.max(np.abs(lattice - (S - 1) / 2), axis=1) < (S - 1) / 2 - margin - 0.5
         fixed = border_points(S, margin, self.n - 1)  # frame edge + the lattice's outer ring
+        centre, half = np.full(2, (S - 1) / 2), np.full(2, (S - 1) / 2)
+        if bounds is not None:
+            lo = np.clip(np.asarray(bounds[:2], np.float64), 0, S - 1)
+            hi = np.clip(np.asarray(bounds[2:], np.float64), 0, S - 1)
+            if np.any(hi - lo < S - 1 - 2 * margin):  # the picture ends inside the lattice: pin its edges
+                centre, half = (lo + hi) / 2, np.maximum((hi - lo) / 2, 1.0)
+                inside &= np.all(np.abs(lattice - centre) < half - 0.5, axis=1)
+                fixed = np.concatenate([_rect_ring(lo, hi, 2 * step), fixed])
         self.points = np.concatenate([lattice[inside], fixed]).astype(np.float32)
-        d = np.max(np.abs(self.points - (S - 1) / 2), axis=1) / ((S - 1) / 2)
+        d = np.max(np.abs(self.points - centre) / half, axis=1)
         x = np.clip((d - self.inner) / (self.outer - self.inner), 0, 1)
         self.weight = (1 - x * x * (3 - 2 * x)).astype(np.float32)  # 1 in the centre, 0 at the border
         self.weight[len(self.points) - len(fixed):] = 0
@@ -58,3 +71,16 @@ class ObjectRenderer:
         mapping = self.mesh.backward_map(target.astype(np.float32))
         out = remap(self.image, mapping)
         return out, mapping
+
+
+def _rect_ring(lo: np.ndarray, hi: np.ndarray, spacing: float) -> np.ndarray:
+    """Points along the rectangle (lo, hi) about ``spacing`` px apart (corners included)."""
+    sides = []
+    for k in (0, 1):  # the two sides along axis k, at the other axis's lo and hi
+        n = max(2, int(np.ceil((hi[k] - lo[k]) / spacing)) + 1)
+        t = np.linspace(lo[k], hi[k], n)
+        for c in (lo[1 - k], hi[1 - k]):
+            side = np.empty((n, 2))
+            side[:, k], side[:, 1 - k] = t, c
+            sides.append(side)
+    return np.unique(np.round(np.concatenate(sides), 3), axis=0)
