@@ -19,13 +19,14 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay
 
 Rect = tuple[int, int, int, int]  # (x0, y0, x1, y1), x1/y1 exclusive
 
 
 def delaunay(points: np.ndarray) -> np.ndarray:
     """(T, 3) int32 triangles of the Delaunay triangulation of ``points`` (N, 2)."""
+    from scipy.spatial import Delaunay  # here, not at import: a render worker only warps (~0.4 s less start-up)
+
     return Delaunay(np.asarray(points, np.float64)).simplices.astype(np.int32)
 
 
