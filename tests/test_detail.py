@@ -106,6 +106,37 @@ def test_speak_keeps_a_large_photos_detail(tmp_path):
     assert moving.max() > 20 and np.median(moving) < 2
 
 
+def test_a_tiny_face_in_a_very_large_photo_is_found_and_the_output_capped(tmp_path):
+    """A 6000x4000 photo with a portrait 400 px wide: the face is found (tiled search), the render runs
+    on a general crop of a canvas capped at 1920 px, and that canvas is area-resized to the default
+    512 px short side (was 1920x1280), with a notice that the face is small in it."""
+    import matplotlib.cbook as cbook
+
+    from talkinghead.config import SpeakConfig
+    from talkinghead.io.audio import write_wav
+    from talkinghead.io.image import read_image, write_image
+    from talkinghead.pipelines.speak import SpeakPipeline
+
+    photo = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))  # 512 x 600
+    noise = np.random.default_rng(1).uniform(60, 200, (80, 120, 3)).astype(np.float32)
+    big = cv2.resize(noise, (6000, 4000), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
+    big[1800:2269, 3000:3400] = cv2.resize(photo, (400, 469), interpolation=cv2.INTER_AREA)
+    src = tmp_path / "big.jpg"
+    write_image(src, big)
+    t = np.arange(int(1.2 * 16000)) / 16000.0
+    x = 0.3 * np.sin(2 * np.pi * 140 * t) * np.sign(np.sin(2 * np.pi * 3 * t)).clip(0, 1)
+    wav = tmp_path / "a.wav"
+    write_wav(wav, x.astype(np.float32), 16000)
+    notes: list[str] = []
+    res = SpeakPipeline(SpeakConfig(workers=0), notify=lambda m, **k: notes.append(m))(src, audio=wav)
+    assert res.frames[0].shape == (512, 768, 3)
+    assert any("px wide in the 768x512 output" in n for n in notes), notes
+    moving = np.stack(res.frames).astype(np.float32).std(0).max(-1)
+    ys, xs = np.nonzero(moving > 10)  # what moves is the face, inside the portrait's place (x 0.128)
+    assert len(ys) and 1800 * 0.128 - 2 <= ys.min() and ys.max() <= 2269 * 0.128 + 2
+    assert 3000 * 0.128 - 2 <= xs.min() and xs.max() <= 3400 * 0.128 + 2
+
+
 def test_resolution_is_checked():
     from talkinghead.config import SpeakConfig
     from talkinghead.errors import ConfigError

@@ -365,6 +365,33 @@ def test_mesh_short_range_fallback_finds_a_made_up_face(real, mesh):
     assert mesh.detect(np.full((300, 300, 3), 128, np.uint8)) == []  # and no face from nothing
 
 
+
+@pytest.mark.parametrize("name,frac", [("photo_f_diana.jpg", 0.1), ("photo_m_einstein.jpg", 0.07)])
+def test_mesh_finds_a_small_face_in_a_large_photo_in_tiles(real, mesh, name, frac):
+    """A portrait a tenth of a 6000x4000 photo's width: the whole-image passes see a face of ~15 px at
+    the detectors' inputs and find none; the tiled search finds it, with its landmarks on it."""
+    from talkinghead.face import mesh as mesh_mod
+
+    img = _imread(real / "portraits" / name)
+    W, H = 6000, 4000
+    noise = np.random.default_rng(0).uniform(60, 200, (H // 50, W // 50, 3)).astype(np.float32)
+    big = cv2.resize(noise, (W, H), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)  # a blurry scene
+    w = int(frac * W)
+    h = int(w * img.shape[0] / img.shape[1])
+    x, y = 3500, 1500
+    big[y:y + h, x:x + w] = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+    small = mesh_mod._downscaled(big, mesh.max_side)
+    assert mesh._process(small, W, H) == [] and mesh._detect_fullrange(big, small) == []  # the old passes
+    faces = mesh.detect(big)
+    assert len(faces) == 1
+    x0, y0, x1, y1 = faces[0].bbox()
+    assert x <= x0 < x1 <= x + w and y <= y0 < y1 <= y + h
+    ref = mesh.detect(img)[0]  # the same face found in the portrait alone, scaled into the photo
+    k = w / img.shape[1]
+    expect = np.array([x, y]) + k * (ref.xy + 0.5) - 0.5
+    err = np.linalg.norm(faces[0].xy - expect, axis=1).mean()
+    assert err < 0.1 * T.interocular(faces[0].points), err
+
 def test_select_face_order_and_errors():
     from talkinghead.face.mesh import FaceSelectionError, select_face
 

@@ -38,6 +38,13 @@ _CROP_ENLARGE = 2.6  # crop side / full-range detector box side (box ~ eyes-to-m
 # Night King: the short-range detector scores 0.75, the mesh accepts crops of 1.6, 1.7 and 2.6 x)
 _SHORT_ENLARGE = (1.6, 2.0, 2.6)
 _TRACK_ENLARGE = 2.0  # crop side / face-mesh extent for the crop tracker
+# A face under ~8 % of a large photo's width (a full-length shot, a group) shrinks below what the
+# detectors see at their 128 / 192 px inputs: when the whole-image passes find nothing in a photo with
+# a short side of at least TILE_MIN_SIDE px, the full-range detector runs again on overlapping square
+# tiles of these fractions of the short side, in turn (half-overlapping; 6 then 24 tiles for 4:3)
+TILE_MIN_SIDE = 900
+_TILE_FRACTIONS = (0.5, 0.25)
+_TILE_INPUT = 384  # each tile is area-downscaled to this side first (the detector's own input is 192)
 
 
 class FaceSelectionError(InputError, ValueError):
@@ -272,7 +279,8 @@ class FaceMesh(_Closing):
         small = _downscaled(rgb, self.max_side) if self.static else rgb
         faces = self._process(small, W, H)
         if not faces and self.fallback:
-            faces = self._detect_fullrange(rgb, small) or self._detect_shortrange(rgb, small)
+            faces = (self._detect_fullrange(rgb, small) or self._detect_shortrange(rgb, small)
+                     or self._detect_tiled(rgb))
         return sorted(faces, key=_centre_x)
 
     __call__ = detect
@@ -349,15 +357,56 @@ class FaceMesh(_Closing):
                     return [f]
         return []
 
-    def _detect_fullrange(self, rgb: np.ndarray, small: np.ndarray) -> list[FaceLandmarks]:
+    def _detect_fullrange(self, rgb: np.ndarray, small: np.ndarray,
+                          boxes: list[tuple[float, ...]] | None = None) -> list[FaceLandmarks]:
+        """The mesh on crops around the full-range detector's boxes (or the given ``boxes``), best first."""
         faces: list[FaceLandmarks] = []
-        for box in self.detect_boxes(rgb, small):
+        for box in self.detect_boxes(rgb, small) if boxes is None else boxes:
             f = self.mesh_in_box(rgb, box, score=box[4])
             if f is not None and all(_iou(f, g) < 0.3 for g in faces):
                 faces.append(f)
             if len(faces) >= self.max_faces:
                 break
         return faces
+
+
+    def _detect_tiled(self, rgb: np.ndarray) -> list[FaceLandmarks]:
+        """Small faces in a large photo: the full-range detector on overlapping tiles (``_TILE_FRACTIONS``),
+        the boxes of all tiles merged (best score first, overlaps dropped), then the mesh around each."""
+        H, W = rgb.shape[:2]
+        if min(W, H) < TILE_MIN_SIDE:
+            return []
+        for frac in _TILE_FRACTIONS:
+            side = int(min(W, H) * frac)
+            boxes: list[tuple[float, ...]] = []
+            for x, y in _tile_origins(W, H, side):
+                tile = _downscaled(np.ascontiguousarray(rgb[y:y + side, x:x + side]), _TILE_INPUT)
+                k = side / tile.shape[0]
+                boxes += [(x + k * b[0], y + k * b[1], x + k * b[2], y + k * b[3], b[4])
+                          for b in self.detect_boxes(tile, tile)]
+            kept: list[tuple[float, ...]] = []
+            for b in sorted(boxes, key=lambda b: -b[4]):
+                if all(_box_iou(b, c) < 0.3 for c in kept):
+                    kept.append(b)
+            faces = self._detect_fullrange(rgb, rgb, kept)
+            if faces:
+                return faces
+        return []
+
+
+def _tile_origins(W: int, H: int, side: int) -> list[tuple[int, int]]:
+    """Top-left corners of ``side`` px square tiles covering W x H with half-overlap."""
+    def starts(n: int) -> list[int]:
+        out = list(range(0, max(n - side, 0) + 1, max(side // 2, 1)))
+        return out + [n - side] if out[-1] + side < n else out
+    return [(x, y) for y in starts(H) for x in starts(W)]
+
+
+def _box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / max((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter, 1e-9)
 
 
 class TrackingFaceMesh(_Closing):

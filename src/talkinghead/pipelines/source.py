@@ -18,6 +18,7 @@ from talkinghead.render.detail import DetailCanvas
 OBJECT_MARGIN = 1.0  # object mode: the crop is the square around the whole image
 OBJECT_MAX_ASPECT = 2.0  # ... or, for a longer image, around its middle (side = 2 x the short side)
 MIN_OUTPUT_SIDE = 64  # the invisible watermark needs at least this many px a side
+SMALL_FACE_OUTPUT = 48  # px: a face narrower than this in the output gets a notice (crop, or raise --resolution)
 DETAIL_MIN_CHANGE = 1.1  # output at the photo's scale only when it is this much larger or smaller than the canvas
 
 
@@ -33,13 +34,15 @@ class PreparedSource:
     points: np.ndarray | None  # (478, 3) landmarks in crop px (None in object mode)
     mode: str  # "face" | "object"
     detail: DetailCanvas | None = None  # the photo at output scale, when it differs from ``canvas``
+    shrink: tuple[int, int] | None = None  # (W, H) the pasted-back canvas is area-resized to (a general crop's large canvas)
 
     def frame(self, crop: np.ndarray, mapping: np.ndarray | None = None, plain: np.ndarray | None = None) -> np.ndarray:
         """The output frame for a rendered ``crop``: with ``detail``, the renderer's backward ``mapping``
         redone on the photo (``plain``: the warp before painting; None = nothing painted), or without
         a map the crop resampled into it; else the crop pasted back into ``canvas``."""
         if self.detail is None:
-            return paste_back(self.canvas, crop, self.crop_tf)
+            out = paste_back(self.canvas, crop, self.crop_tf)
+            return out if self.shrink is None else cv2.resize(out, self.shrink, interpolation=cv2.INTER_AREA)
         return self.detail.paste(crop) if mapping is None else self.detail.compose(crop, mapping, plain)
 
     def crop_bounds(self) -> tuple[float, float, float, float]:
@@ -52,24 +55,32 @@ class PreparedSource:
 
     def output_size(self) -> tuple[int, int]:
         """(W, H) of the frames that :func:`~talkinghead.pipelines.animate.render_motions` yields."""
+        if self.shrink is not None:
+            return self.shrink
         H, W = (self.canvas if self.detail is None else self.detail).shape[:2]
         return W, H
 
 
-def _detail(image: np.ndarray, canvas: np.ndarray, tf: CropTransform, cfg: AnimateConfig) -> DetailCanvas | None:
-    """The photo at output scale (short side ``cfg.resolution``, at most its own, long side at most
-    ``cfg.max_output_side``) when that differs from the canvas (the crop's scale: smaller for a large
-    face, larger for a small one); else None."""
+def _output(image: np.ndarray, canvas: np.ndarray, tf: CropTransform,
+            cfg: AnimateConfig) -> tuple[DetailCanvas | None, tuple[int, int] | None]:
+    """(detail, shrink) of a :class:`PreparedSource`. The output is the photo at output scale (short side
+    ``cfg.resolution``, at most its own, long side at most ``cfg.max_output_side``) when that differs
+    from the canvas (the crop's scale: smaller for a large face, larger for a small one): redrawn on
+    the photo (``detail``) when the crop is an integer translation of the canvas, else (a tiny face in a
+    very large photo: a general crop of a canvas already capped at ``max_output_side``) the pasted-back
+    canvas area-resized (``shrink``). (None, None): the canvas is the output."""
     H, W = image.shape[:2]
-    if cfg.resolution <= 0 or unit_translation(tf) is None:
-        return None
+    if cfg.resolution <= 0:
+        return None, None
     k = min(1.0, cfg.resolution / min(W, H), cfg.max_output_side / max(W, H))
     Wo, Ho = (max(2, int(x * k) // 2 * 2) for x in (W, H))  # even (yuv420p), never above the photo's own
     ratio = min(Wo, Ho) / min(canvas.shape[:2])
     if 1 / DETAIL_MIN_CHANGE < ratio < DETAIL_MIN_CHANGE:
-        return None
+        return None, None
+    if unit_translation(tf) is None:
+        return None, ((Wo, Ho) if ratio < 1 else None)
     image = image if (Wo, Ho) == (W, H) else cv2.resize(image, (Wo, Ho), interpolation=cv2.INTER_AREA)
-    return DetailCanvas(image, canvas.shape, tf)
+    return DetailCanvas(image, canvas.shape, tf), None
 
 
 def _even(x: float) -> int:
@@ -133,7 +144,7 @@ def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print, no_fa
         if min(canvas.shape[:2]) < MIN_OUTPUT_SIDE:
             raise InputError(path, f"image too narrow to animate ({W}x{H} px; the output would be "
                                    f"{canvas.shape[1]}x{canvas.shape[0]}, at least {MIN_OUTPUT_SIDE} px a side is needed)")
-        return PreparedSource(path, canvas, tf, crop_image(canvas, tf), None, "object", _detail(image, canvas, tf, cfg))
+        return PreparedSource(path, canvas, tf, crop_image(canvas, tf), None, "object", *_output(image, canvas, tf, cfg))
     face = select_face(faces, cfg.face_index, path=path)
     check_face_size(face, path)
     tf0 = face_crop_transform(face, cfg.size)
@@ -141,5 +152,11 @@ def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print, no_fa
     sx, sy = canvas.shape[1] / W, canvas.shape[0] / H
     pts_canvas = face.points * np.array([sx, sy, 0.5 * (sx + sy)], np.float32)
     pts = FaceLandmarks(pts_canvas, (canvas.shape[1], canvas.shape[0])).transformed(tf.M, (cfg.size, cfg.size))
-    return PreparedSource(path, canvas, tf, crop_image(canvas, tf), pts.points, "face", _detail(image, canvas, tf, cfg))
+    prepared = PreparedSource(path, canvas, tf, crop_image(canvas, tf), pts.points, "face", *_output(image, canvas, tf, cfg))
+    Wo, Ho = prepared.output_size()
+    x0, _, x1, _ = face.bbox()
+    if (x1 - x0) * Wo / W < SMALL_FACE_OUTPUT:
+        log(f"{path}: the face is only {(x1 - x0) * Wo / W:.0f} px wide in the {Wo}x{Ho} output; crop the photo "
+            f"around it, or raise --resolution")
+    return prepared
 
