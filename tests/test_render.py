@@ -661,8 +661,15 @@ def test_render_workers_give_the_same_frames_in_order(face) -> None:
     r = _renderer(img, pts)
     jobs = _worker_jobs(img, pts)
     want = [r.render(*job) for job in jobs]
-    with RenderWorkers(r, 2, depth=2) as pool:  # two workers, frames interleaved between them
-        got = list(pool.map(iter(jobs)))
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        with RenderWorkers(r, 2, depth=2) as pool:  # two workers, frames interleaved between them
+            assert cv2.getNumThreads() == 1  # the parent's OpenCV leaves the other cores to the workers
+            got = list(pool.map(iter(jobs)))
+        assert cv2.getNumThreads() == 2  # and gets them back after
+    finally:
+        cv2.setNumThreads(threads)
     assert len(got) == len(want)
     assert all(np.array_equal(g, w) for g, w in zip(got, want))
     assert sum(not np.array_equal(want[0], w) for w in want[1:]) == len(want) - 1  # order matters

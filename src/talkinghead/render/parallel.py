@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection
 
+import cv2
 import numpy as np
 
 AUTO_MAX_WORKERS = 3
@@ -41,6 +42,7 @@ def auto_workers(n_frames: int | None, requested: int | None = None) -> int:
 def _serve(conn: Connection) -> None:
     """Worker loop: receive the renderer, then (target, mouth, scene) jobs until None."""
     try:
+        cv2.setNumThreads(1)  # one core each (see RenderWorkers)
         renderer = conn.recv()
         while True:
             job = conn.recv()
@@ -72,6 +74,10 @@ class RenderWorkers:
         self._procs: list[subprocess.Popen] = []
         self._results: queue.Queue = queue.Queue()
         self._reader: threading.Thread | None = None
+        # one core per process: OpenCV's thread pool in the parent (watermark, colour conversion) would
+        # compete with the workers for theirs (restored on close; each worker sets its own to 1)
+        self._cv2_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
         try:
             for _ in range(n):
                 self._start()
@@ -155,6 +161,9 @@ class RenderWorkers:
         for c in self._conns:
             c.close()
         self._conns, self._procs = [], []
+        if self._cv2_threads is not None:
+            cv2.setNumThreads(self._cv2_threads)
+            self._cv2_threads = None
 
     def __enter__(self) -> "RenderWorkers":
         return self
