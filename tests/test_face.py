@@ -392,6 +392,28 @@ def test_mesh_finds_a_small_face_in_a_large_photo_in_tiles(real, mesh, name, fra
     err = np.linalg.norm(faces[0].xy - expect, axis=1).mean()
     assert err < 0.1 * T.interocular(faces[0].points), err
 
+def test_mesh_finds_every_small_face_of_a_group(real, mesh):
+    """Three portraits side by side in a 6000x4000 photo: the whole-image passes find one of them; as
+    every face found is small, the tiled search runs too and adds the other two."""
+    from talkinghead.face.mesh import FaceMesh
+
+    noise = np.random.default_rng(0).uniform(60, 200, (80, 120, 3)).astype(np.float32)
+    big = cv2.resize(noise, (6000, 4000), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
+    places = []
+    for i, (name, w) in enumerate([("photo_f_diana.jpg", 500), ("photo_m_einstein.jpg", 420), ("photo_m_dicaprio.jpg", 380)]):
+        img = _imread(real / "portraits" / name)
+        h = int(w * img.shape[0] / img.shape[1])
+        x = 1000 + 1600 * i
+        big[1500:1500 + h, x:x + w] = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        places.append((x, 1500, x + w, 1500 + h))
+    with FaceMesh(static=True, max_faces=4) as group_mesh:
+        faces = group_mesh.detect(big)
+    assert len(faces) == 3
+    for f, (x0, y0, x1, y1) in zip(faces, places):  # left to right, each inside its portrait
+        bx0, by0, bx1, by1 = f.bbox()
+        assert x0 <= bx0 < bx1 <= x1 and y0 <= by0 < by1 <= y1
+
+
 def test_select_face_order_and_errors():
     from talkinghead.face.mesh import FaceSelectionError, select_face
 

@@ -41,8 +41,9 @@ _TRACK_ENLARGE = 2.0  # crop side / face-mesh extent for the crop tracker
 # A face under ~8 % of a large photo's width (a full-length shot, a group) shrinks below what the
 # detectors see at their 128 / 192 px inputs: when the whole-image passes find nothing in a photo with
 # a short side of at least TILE_MIN_SIDE px, the full-range detector runs again on overlapping square
-# tiles of these fractions of the short side, in turn (half-overlapping; 6 then 24 tiles for 4:3)
+# tiles of these fractions of the short side (half-overlapping; 6 and 24 tiles for 4:3)
 TILE_MIN_SIDE = 900
+TILE_FACE_FRAC = 0.1  # ... and also when every face found is narrower than this fraction of the short side
 _TILE_FRACTIONS = (0.5, 0.25)
 _TILE_INPUT = 384  # each tile is area-downscaled to this side first (the detector's own input is 192)
 
@@ -123,6 +124,11 @@ def _to_points(lms, W: int, H: int) -> np.ndarray:
 def _bbox_area(f: FaceLandmarks) -> float:
     x0, y0, x1, y1 = f.bbox()
     return (x1 - x0) * (y1 - y0)
+
+
+def _width(f: FaceLandmarks) -> float:
+    x0, _, x1, _ = f.bbox()
+    return x1 - x0
 
 
 def _centre_x(f: FaceLandmarks) -> float:
@@ -279,8 +285,12 @@ class FaceMesh(_Closing):
         small = _downscaled(rgb, self.max_side) if self.static else rgb
         faces = self._process(small, W, H)
         if not faces and self.fallback:
-            faces = (self._detect_fullrange(rgb, small) or self._detect_shortrange(rgb, small)
-                     or self._detect_tiled(rgb))
+            faces = self._detect_fullrange(rgb, small) or self._detect_shortrange(rgb, small)
+        if self.fallback and len(faces) < self.max_faces and all(_width(f) < TILE_FACE_FRAC * min(W, H) for f in faces):
+            # nothing, or only small faces (a wide shot, a group): look for the small faces the
+            # whole-image passes miss
+            faces += [f for f in self._detect_tiled(rgb) if all(_iou(f, g) < 0.3 for g in faces)]
+            faces = faces[: self.max_faces]
         return sorted(faces, key=_centre_x)
 
     __call__ = detect
@@ -371,27 +381,25 @@ class FaceMesh(_Closing):
 
 
     def _detect_tiled(self, rgb: np.ndarray) -> list[FaceLandmarks]:
-        """Small faces in a large photo: the full-range detector on overlapping tiles (``_TILE_FRACTIONS``),
-        the boxes of all tiles merged (best score first, overlaps dropped), then the mesh around each."""
+        """Small faces in a large photo: the full-range detector on overlapping tiles of each size in
+        ``_TILE_FRACTIONS``, the boxes of all tiles merged (best score first, overlaps dropped), then the
+        mesh around each (up to ``max_faces``)."""
         H, W = rgb.shape[:2]
         if min(W, H) < TILE_MIN_SIDE:
             return []
-        for frac in _TILE_FRACTIONS:
+        boxes: list[tuple[float, ...]] = []
+        for frac in _TILE_FRACTIONS:  # every level: a group's faces need not all show at one tile size
             side = int(min(W, H) * frac)
-            boxes: list[tuple[float, ...]] = []
             for x, y in _tile_origins(W, H, side):
                 tile = _downscaled(np.ascontiguousarray(rgb[y:y + side, x:x + side]), _TILE_INPUT)
                 k = side / tile.shape[0]
                 boxes += [(x + k * b[0], y + k * b[1], x + k * b[2], y + k * b[3], b[4])
                           for b in self.detect_boxes(tile, tile)]
-            kept: list[tuple[float, ...]] = []
-            for b in sorted(boxes, key=lambda b: -b[4]):
-                if all(_box_iou(b, c) < 0.3 for c in kept):
-                    kept.append(b)
-            faces = self._detect_fullrange(rgb, rgb, kept)
-            if faces:
-                return faces
-        return []
+        kept: list[tuple[float, ...]] = []
+        for b in sorted(boxes, key=lambda b: -b[4]):
+            if all(_box_iou(b, c) < 0.3 for c in kept):
+                kept.append(b)
+        return self._detect_fullrange(rgb, rgb, kept)
 
 
 def _tile_origins(W: int, H: int, side: int) -> list[tuple[int, int]]:
