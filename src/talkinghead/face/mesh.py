@@ -323,13 +323,19 @@ class FaceMesh(_Closing):
                           float(d.score[0]) if d.score else 1.0))
         return sorted(boxes, key=lambda b: -b[4])
 
-    def detector_scores(self, rgb: np.ndarray) -> tuple[float, float]:
+    def detector_scores(self, rgb: np.ndarray, faces: list[FaceLandmarks] | None = None) -> tuple[float, float]:
         """Best face-detector scores ``(short_range, full_range)`` of the whole image (0: none).
 
         mediapipe's face mesh fits a human face to anything its short-range detector accepts,
         which includes many animal heads; the two BlazeFace detectors together tell them apart
-        (see :func:`looks_like_animal`)."""
-        small = _downscaled(_as_rgb(rgb), self.max_side)
+        (see :func:`looks_like_animal`). ``faces``: the faces found; when all of them are small in
+        the image (narrower than ``TILE_FACE_FRAC`` of its short side: too small for the detectors to
+        see in the whole image) the detectors look at a crop around the largest instead."""
+        rgb = _as_rgb(rgb)
+        if faces and all(_width(f) < TILE_FACE_FRAC * min(rgb.shape[:2]) for f in faces):
+            small = _crop_around(rgb, max(faces, key=_width).bbox(), _CROP_ENLARGE)[1]
+        else:
+            small = _downscaled(rgb, self.max_side)
         out = []
         # one quiet window from start-up to close: the graphs' worker threads log while they start,
         # and a line cut by the window's edge would glue its "INFO: " onto our next error line

@@ -121,7 +121,7 @@ def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print, no_fa
     if cfg.mode != "object":
         with FaceMesh(static=True, max_faces=max(4, (cfg.face_index or 0) + 1)) as mesh:
             faces = mesh.detect(image)
-            scores = mesh.detector_scores(image) if faces else None
+            scores = mesh.detector_scores(image, faces) if faces else None
         if scores is not None and looks_like_animal(scores):
             what = (f"{path}: the face found looks like an animal's (face detector scores {scores[0]:.2f} "
                     f"short-range, {scores[1]:.2f} full-range)")
