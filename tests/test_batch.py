@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 
 import numpy as np
@@ -145,6 +146,14 @@ def test_batch_renders_resumes_and_reports_failures(tmp_path, demo_inputs, facel
     jobs.write_text(jobs.read_text().replace("a.mp4,6,face,1", "a.mp4,6,face,1.5"))
     a2 = load_jobs(jobs)[0]
     assert job_fingerprint(a2) != job_fingerprint(a) and not is_complete(tmp_path / "a.mp4", job_fingerprint(a2))
+    # the whole configuration counts, defaults included: setting an option to its default is the same
+    # job, and a job that leaves it unset is rendered again when the default changes
+    from talkinghead.config import AnimateConfig
+
+    default = AnimateConfig().resolution
+    explicit = dataclasses.replace(a2, options={**a2.options, "resolution": default})
+    assert job_fingerprint(explicit) == job_fingerprint(a2)
+    assert job_fingerprint(dataclasses.replace(a2, options={**a2.options, "resolution": 0})) != job_fingerprint(a2)
     s = run_batch(load_jobs(jobs)[:2], workers=1)
     assert [r.status for r in s.results] == ["done", "skipped"]
     assert is_complete(tmp_path / "a.mp4", job_fingerprint(a2))

@@ -12,7 +12,7 @@ Columns / keys:
 
 Relative paths are relative to the jobs file. A job whose output already exists and is complete
 (a valid talkinghead C2PA manifest, whose hash covers the whole file, recording this job's
-fingerprint: its inputs' contents, text, options and frame limit) is skipped, so an interrupted
+fingerprint: its inputs' contents, text, whole configuration (defaults included) and frame limit) is skipped, so an interrupted
 batch resumes where it stopped and a changed job is rendered again. Every job runs the same pipeline as the
 CLI; a failing job is reported and the others go on. With ``--ray`` the jobs are Ray tasks (one CPU
 each); inputs and outputs must then be on a filesystem every node sees, with talkinghead installed.
@@ -233,12 +233,18 @@ def load_jobs(path: str | os.PathLike, out_dir: str | os.PathLike | None = None)
 
 # -- one job ------------------------------------------------------------------------------------
 def job_fingerprint(job: Job) -> str:
-    """What the job renders from: its kind, the contents of its input files, its text, options and
-    frame limit (sha256). Any change means the output is rendered again on resume."""
+    """What the job renders from: its kind, the contents of its input files, its text, its whole
+    configuration (the options it sets and the defaults of those it does not, so a changed default
+    also renders again) and frame limit (sha256). Any change means the output is rendered again on
+    resume."""
     import hashlib
     import json
 
-    what = {"kind": job.kind, "text": job.text, "options": job.options, "max_frames": job.max_frames,
+    try:
+        options: Any = job.config().to_dict()
+    except TalkingHeadError:  # a job that cannot run: it fails when run, whatever its fingerprint
+        options = job.options
+    what = {"kind": job.kind, "text": job.text, "options": options, "max_frames": job.max_frames,
             "inputs": [_content_hash(f) if f is not None else None for f in (job.source, job.driving, job.audio)]}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
