@@ -417,6 +417,14 @@ def test_mesh_finds_every_small_face_of_a_group(real, mesh):
         assert x0 <= bx0 < bx1 <= x1 and y0 <= by0 < by1 <= y1
 
 
+def test_tiled_search_finds_no_face_in_a_blurry_texture(mesh):
+    """A face-less blurry scene where a tile's detector box (score ~0.6) fitted the mesh: the detectors,
+    scoring a crop around it, do not confirm it, so nothing is found."""
+    noise = np.random.default_rng(0).uniform(60, 200, (40, 60, 3)).astype(np.float32)
+    scene = cv2.resize(noise, (3000, 2000), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
+    assert mesh.detect(scene) == []
+
+
 def test_select_face_order_and_errors():
     from talkinghead.face.mesh import FaceSelectionError, select_face
 

@@ -156,7 +156,8 @@ def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print, no_fa
     Wo, Ho = prepared.output_size()
     x0, _, x1, _ = face.bbox()
     if (x1 - x0) * Wo / W < SMALL_FACE_OUTPUT:
+        larger = 0 < cfg.resolution and min(Wo, Ho) < min(W, H) and max(Wo, Ho) < cfg.max_output_side
         log(f"{path}: the face is only {(x1 - x0) * Wo / W:.0f} px wide in the {Wo}x{Ho} output; crop the photo "
-            f"around it, or raise --resolution")
+            f"around it" + (", or raise --resolution" if larger else ""))
     return prepared
 
