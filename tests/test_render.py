@@ -386,6 +386,26 @@ def test_object_renderer_pins_a_picture_narrower_than_its_crop(A) -> None:
     assert np.array_equal(full.render(A), unpinned.render(A))
 
 
+@pytest.mark.parametrize("A", [[[1, 0, 60.0], [0, 1, 0]], [[0.9, -0.35, 70.0], [0.35, 0.9, -40.0]]])
+def test_object_renderer_scales_back_a_motion_that_would_fold_a_narrow_picture(A) -> None:
+    """A picture half as wide as its crop and a step towards its pinned edge larger than the fade band
+    can take: the motion is scaled back so the warp stays one-to-one (no torn edge), and still moves."""
+    img = np.clip(_texture(S), 0, 255).astype(np.uint8)
+    x0, x1 = S / 4, 3 * S / 4 - 1
+    r = ObjectRenderer()
+    r.prepare(img, (x0, 0.0, x1, S - 1.0))
+    _, mapping = r.render_mapped(np.array(A))
+    inside = mapping[:, int(x0):int(x1) + 1]
+    assert (np.diff(inside[..., 0], axis=1) > 0).all()  # source x increases along every row: no fold
+    assert (np.diff(inside[..., 1], axis=0) > 0).all()
+    assert np.abs(inside[..., 0] - np.arange(int(x0), int(x1) + 1)).max() > 5  # it does move
+    # the unscaled motion would fold: some triangle of the mesh turns over
+    from talkinghead.render.object import _areas
+
+    step = r.weight[:, None] * (r.points @ np.array(A)[:, :2].T + np.array(A)[:, 2] - r.points)
+    assert (_areas(r.points + step, r._tri) / r._area).min() < 0
+
+
 @pytest.mark.parametrize("size", [256, 512])
 def test_speed(face, size: int) -> None:
     img, pts = face

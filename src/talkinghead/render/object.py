@@ -57,6 +57,9 @@ class ObjectRenderer:
         self.weight = (1 - x * x * (3 - 2 * x)).astype(np.float32)  # 1 in the centre, 0 at the border
         self.weight[len(self.points) - len(fixed):] = 0
         self.mesh = MeshWarp(self.points, S, step)
+        area = _areas(self.points, self.mesh.triangles)
+        keep = np.abs(area) > 1e-6  # (Delaunay leaves no flat triangles; guard anyway)
+        self._tri, self._area = self.mesh.triangles[keep], area[keep]
 
     def render(self, A: np.ndarray) -> np.ndarray:
         """The crop with its centre moved by the 2x3 similarity ``A``; the border stays put."""
@@ -66,11 +69,36 @@ class ObjectRenderer:
         """:meth:`render` and its backward map (nothing is painted over the warp), for
         :mod:`talkinghead.render.detail`."""
         A = np.asarray(A, np.float64).reshape(2, 3)
-        moved = self.points @ A[:, :2].T + A[:, 2]
-        target = self.points + self.weight[:, None] * (moved - self.points)
+        step = self.weight[:, None] * (self.points @ A[:, :2].T + A[:, 2] - self.points)
+        target = self.points + self._fit(step) * step
         mapping = self.mesh.backward_map(target.astype(np.float32))
         out = remap(self.image, mapping)
         return out, mapping
+
+    def _fit(self, step: np.ndarray) -> float:
+        """The largest fraction k <= 1 of the control points' ``step`` that squeezes no triangle of the
+        mesh below MIN_AREA of its size: a motion larger than the fade band can take towards the fixed
+        edge (a narrow picture's pinned edges are close) would fold the mesh over it, tearing the edge;
+        it is scaled back instead."""
+        def ok(k: float) -> bool:
+            return bool(np.all(_areas(self.points + k * step, self._tri) / self._area >= MIN_AREA))
+
+        if ok(1.0):
+            return 1.0
+        lo, hi = 0.0, 1.0
+        for _ in range(10):  # bisection: areas are quadratic in k, 1/1024 is plenty
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+        return lo
+
+
+MIN_AREA = 0.1  # a mesh triangle keeps at least this fraction of its area (see ObjectRenderer._fit)
+
+
+def _areas(p: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """Signed areas of the triangles ``tri`` (index triples) of the points ``p``."""
+    a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
+    return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
 
 
 def _rect_ring(lo: np.ndarray, hi: np.ndarray, spacing: float) -> np.ndarray:
