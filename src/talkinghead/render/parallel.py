@@ -39,6 +39,28 @@ def auto_workers(n_frames: int | None, requested: int | None = None) -> int:
     return max(0, min(AUTO_MAX_WORKERS, cores - 1))
 
 
+_cv2_lock = threading.Lock()
+_cv2_pools = 0  # open pools in this process
+_cv2_threads = 0  # OpenCV's thread count before the first of them opened
+
+
+def _single_threaded_cv2(enter: bool) -> None:
+    """OpenCV's thread pool in the parent (watermark, colour conversion) would compete with the
+    workers for the cores: one thread while any pool is open, the caller's setting back after the last
+    closes (pools may overlap and close in any order). Each worker sets its own to 1."""
+    global _cv2_pools, _cv2_threads
+    with _cv2_lock:
+        if enter:
+            if _cv2_pools == 0:
+                _cv2_threads = cv2.getNumThreads()
+                cv2.setNumThreads(1)
+            _cv2_pools += 1
+        else:
+            _cv2_pools -= 1
+            if _cv2_pools == 0:
+                cv2.setNumThreads(_cv2_threads)
+
+
 def _serve(conn: Connection) -> None:
     """Worker loop: receive the renderer, then (target, mouth, scene) jobs until None."""
     try:
@@ -74,10 +96,9 @@ class RenderWorkers:
         self._procs: list[subprocess.Popen] = []
         self._results: queue.Queue = queue.Queue()
         self._reader: threading.Thread | None = None
-        # one core per process: OpenCV's thread pool in the parent (watermark, colour conversion) would
-        # compete with the workers for theirs (restored on close; each worker sets its own to 1)
-        self._cv2_threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
+        self._single = False
+        _single_threaded_cv2(True)  # one core per process (restored when the last open pool closes)
+        self._single = True
         try:
             for _ in range(n):
                 self._start()
@@ -161,9 +182,9 @@ class RenderWorkers:
         for c in self._conns:
             c.close()
         self._conns, self._procs = [], []
-        if self._cv2_threads is not None:
-            cv2.setNumThreads(self._cv2_threads)
-            self._cv2_threads = None
+        if self._single:
+            self._single = False
+            _single_threaded_cv2(False)
 
     def __enter__(self) -> "RenderWorkers":
         return self
