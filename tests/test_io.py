@@ -115,6 +115,32 @@ def test_atomic_output_removes_temp_on_exception(tmp_path: Path) -> None:
     assert _listing(tmp_path) == []
 
 
+@pytest.mark.skipif(os.name != "posix", reason="process probing is POSIX-only")
+def test_atomic_output_removes_the_temp_files_of_a_killed_run(tmp_path: Path) -> None:
+    """A run killed outright (SIGKILL) leaves its hidden temp file; the next run writing the same
+    output removes it. A live process's temp file (another run still writing) is kept."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "x.mp4"
+    child = subprocess.run([sys.executable, "-c",
+                            "import os, signal, sys\n"
+                            "from talkinghead.io.atomic import atomic_output\n"
+                            "with atomic_output(sys.argv[1]) as tmp:\n"
+                            "    tmp.write_bytes(b'partial')\n"
+                            "    os.kill(os.getpid(), signal.SIGKILL)\n", str(out)])
+    assert child.returncode == -9
+    left = _listing(tmp_path)
+    assert len(left) == 1 and left[0].startswith(".x.mp4.")  # what SIGKILL leaves behind
+    live = tmp_path / ".x.mp4.1-0000abcd.tmp.mp4"  # pid 1 is alive
+    live.write_bytes(b"")
+    other = tmp_path / ".y.mp4.999999-0000abcd.tmp.mp4"  # another output's: not touched
+    other.write_bytes(b"")
+    with atomic_output(out) as tmp:
+        tmp.write_bytes(b"abc")
+    assert _listing(tmp_path) == sorted([live.name, other.name, "x.mp4"])
+
+
 def test_atomic_output_maps_enospc(tmp_path: Path) -> None:
     out = tmp_path / "x.wav"
     with pytest.raises(OutputError) as ei:

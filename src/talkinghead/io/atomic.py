@@ -118,10 +118,13 @@ def _create_temp(path: Path, suffix: str) -> Path:
     """Create (exclusively) a hidden empty temp file next to ``path`` and return its path.
 
     Mode 0o666 is filtered by the process umask, so the final file gets ordinary permissions
-    (unlike ``tempfile.mkstemp``, which creates 0o600 files).
+    (unlike ``tempfile.mkstemp``, which creates 0o600 files). The name carries this process's id,
+    so the temp files of a run that was killed outright (SIGKILL, power loss: no cleanup ran) are
+    removed by the next run writing the same output (:func:`_remove_orphans`).
     """
+    _remove_orphans(path)
     for _ in range(100):
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{suffix}"
+        tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{suffix}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
@@ -133,6 +136,36 @@ def _create_temp(path: Path, suffix: str) -> Path:
         os.close(fd)
         return tmp
     raise OutputError(path, "could not create a temporary file")  # pragma: no cover
+
+
+def _remove_orphans(path: Path) -> None:
+    """Remove the temp files of ``path`` left by processes of this machine that no longer exist (a
+    process that is alive, or whose state cannot be told, keeps its file)."""
+    prefix = f".{path.name}."
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(prefix) and ".tmp" in n]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            (path.parent / name).unlink()
+        except OSError:  # gone already, or not ours to remove
+            pass
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":  # signal 0 only probes on POSIX (on Windows os.kill terminates)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, ValueError, OverflowError):  # another user's process, or unknowable
+        return True
+    return True
 
 
 def _remove_quietly(p: Path) -> None:
