@@ -136,9 +136,11 @@ def test_atomic_output_removes_the_temp_files_of_a_killed_run(tmp_path: Path) ->
     live.write_bytes(b"")
     other = tmp_path / ".y.mp4.999999-0000abcd.tmp.mp4"  # another output's: not touched
     other.write_bytes(b"")
+    lookalike = tmp_path / ".x.mp4.2024-final.mp4.999999-0000abcd.tmp.mp4"  # output "x.mp4.2024-final.mp4"'s
+    lookalike.write_bytes(b"")
     with atomic_output(out) as tmp:
         tmp.write_bytes(b"abc")
-    assert _listing(tmp_path) == sorted([live.name, other.name, "x.mp4"])
+    assert _listing(tmp_path) == sorted([live.name, other.name, lookalike.name, "x.mp4"])
 
 
 def test_atomic_output_maps_enospc(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -141,14 +142,14 @@ def _create_temp(path: Path, suffix: str) -> Path:
 def _remove_orphans(path: Path) -> None:
     """Remove the temp files of ``path`` left by processes of this machine that no longer exist (a
     process that is alive, or whose state cannot be told, keeps its file)."""
-    prefix = f".{path.name}."
+    ours = re.compile(rf"\.{re.escape(path.name)}\.(\d+)-[0-9a-f]{{8}}\.tmp(\.[^.]*)?")  # as _create_temp names them
     try:
-        names = [n for n in os.listdir(path.parent) if n.startswith(prefix) and ".tmp" in n]
+        names = os.listdir(path.parent)
     except OSError:
         return
     for name in names:
-        pid = name[len(prefix):].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+        m = ours.fullmatch(name)
+        if m is None or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
             continue
         try:
             (path.parent / name).unlink()

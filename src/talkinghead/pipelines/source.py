@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from talkinghead.config import AnimateConfig
+from talkinghead.config import MAX_RESOLUTION, AnimateConfig
 from talkinghead.errors import InputError
 from talkinghead.face.crop import crop_image, face_crop_transform, paste_back, unit_scale_canvas, unit_translation
 from talkinghead.face.mesh import FaceMesh, check_face_size, looks_like_animal, select_face
@@ -156,7 +156,8 @@ def prepare_source(path: str | os.PathLike, cfg: AnimateConfig, log=print, no_fa
     Wo, Ho = prepared.output_size()
     x0, _, x1, _ = face.bbox()
     if (x1 - x0) * Wo / W < SMALL_FACE_OUTPUT:
-        larger = 0 < cfg.resolution and min(Wo, Ho) < min(W, H) and max(Wo, Ho) < cfg.max_output_side
+        larger = (0 < cfg.resolution < MAX_RESOLUTION and min(Wo, Ho) + 1 < min(W, H)  # (sizes are even)
+                  and max(Wo, Ho) + 1 < cfg.max_output_side)
         log(f"{path}: the face is only {(x1 - x0) * Wo / W:.0f} px wide in the {Wo}x{Ho} output; crop the photo "
             f"around it" + (", or raise --resolution" if larger else ""))
     return prepared
