@@ -140,12 +140,21 @@ def _centre_x(f: FaceLandmarks) -> float:
 
 
 def _iou(a: FaceLandmarks, b: FaceLandmarks) -> float:
-    ax0, ay0, ax1, ay1 = a.bbox()
-    bx0, by0, bx1, by1 = b.bbox()
-    iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))
-    ih = max(0.0, min(ay1, by1) - max(ay0, by0))
+    return _box_iou(a.bbox(), b.bbox())
+
+
+def _box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1, ...) boxes."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = iw * ih
-    return inter / max(_bbox_area(a) + _bbox_area(b) - inter, 1e-9)
+    return inter / max((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter, 1e-9)
+
+
+def _all_small(faces: list[FaceLandmarks], W: int, H: int) -> bool:
+    """Whether every face (vacuously, none) is narrower than TILE_FACE_FRAC of the short side: too small
+    for the detectors to see in the whole image."""
+    return all(_width(f) < TILE_FACE_FRAC * min(W, H) for f in faces)
 
 
 def _square_crop_matrix(cx: float, cy: float, side: float, size: int) -> np.ndarray:
@@ -289,7 +298,7 @@ class FaceMesh(_Closing):
         faces = self._process(small, W, H)
         if not faces and self.fallback:
             faces = self._detect_fullrange(rgb, small) or self._detect_shortrange(rgb, small)
-        if self.fallback and len(faces) < self.max_faces and all(_width(f) < TILE_FACE_FRAC * min(W, H) for f in faces):
+        if self.fallback and len(faces) < self.max_faces and _all_small(faces, W, H):
             # nothing, or only small faces (a wide shot, a group): look for the small faces the
             # whole-image passes miss
             faces += [f for f in self._detect_tiled(rgb) if all(_iou(f, g) < 0.3 for g in faces)]
@@ -335,7 +344,7 @@ class FaceMesh(_Closing):
         the image (narrower than ``TILE_FACE_FRAC`` of its short side: too small for the detectors to
         see in the whole image) the detectors look at a crop around the largest instead."""
         rgb = _as_rgb(rgb)
-        if faces and all(_width(f) < TILE_FACE_FRAC * min(rgb.shape[:2]) for f in faces):
+        if faces and _all_small(faces, rgb.shape[1], rgb.shape[0]):
             return self._scores(_crop_around(rgb, max(faces, key=_width).bbox(), _CROP_ENLARGE)[1])
         return self._scores(_downscaled(rgb, self.max_side))
 
@@ -380,15 +389,29 @@ class FaceMesh(_Closing):
         return []
 
     def _detect_fullrange(self, rgb: np.ndarray, small: np.ndarray) -> list[FaceLandmarks]:
+        return self._mesh_in_boxes(rgb, self.detect_boxes(rgb, small))
+
+    def _mesh_in_boxes(self, rgb: np.ndarray, boxes: list[tuple[float, ...]],
+                       confirm: bool = False) -> list[FaceLandmarks]:
+        """The mesh around each box (best first), overlapping faces dropped, up to ``max_faces``;
+        ``confirm``: a face is kept only where the detectors, scoring a crop around it, see one."""
         faces: list[FaceLandmarks] = []
-        for box in self.detect_boxes(rgb, small):
+        for box in boxes:
             f = self.mesh_in_box(rgb, box, score=box[4])
-            if f is not None and all(_iou(f, g) < 0.3 for g in faces):
-                faces.append(f)
+            if f is None or any(_iou(f, g) >= 0.3 for g in faces):
+                continue
+            if confirm:
+                # blurry textures pass for faces in tiles (box scores ~0.6, and the mesh fits them)
+                # (36 face-less scenes: textures scored <= 0.53 short-range and 0 full-range, 0 kept, 3
+                # before; real faces >= 0.77 full-range; a small Shrek 0.70 / 0 and animals pass, to be
+                # told apart by looks_like_animal like any other face)
+                short, full = self._scores(_crop_around(rgb, f.bbox(), _CROP_ENLARGE)[1])
+                if short < TILE_CONFIRM_SHORT and full < ANIMAL_FULL_MAX:
+                    continue
+            faces.append(f)
             if len(faces) >= self.max_faces:
                 break
         return faces
-
 
     def _detect_tiled(self, rgb: np.ndarray) -> list[FaceLandmarks]:
         """Small faces in a large photo: the full-range detector on overlapping tiles of each size in
@@ -412,23 +435,7 @@ class FaceMesh(_Closing):
         for b in sorted(boxes, key=lambda b: -b[4]):
             if all(_box_iou(b, c) < 0.3 for c in kept):
                 kept.append(b)
-        faces: list[FaceLandmarks] = []
-        for box in kept:
-            f = self.mesh_in_box(rgb, box, score=box[4])
-            if f is None or any(_iou(f, g) >= 0.3 for g in faces):
-                continue
-            # blurry textures pass for faces in tiles (box scores ~0.6, and the mesh fits them): keep a
-            # face only where the detectors, looking at a crop around it, see one (36 face-less scenes:
-            # textures scored <= 0.53 short-range and 0 full-range, 0 kept, 3 before; real faces
-            # >= 0.77 full-range; a small Shrek 0.70 / 0 and animals pass, to be told apart by
-            # looks_like_animal like any other face)
-            short, full = self._scores(_crop_around(rgb, f.bbox(), _CROP_ENLARGE)[1])
-            if short < TILE_CONFIRM_SHORT and full < ANIMAL_FULL_MAX:
-                continue
-            faces.append(f)
-            if len(faces) >= self.max_faces:
-                break
-        return faces
+        return self._mesh_in_boxes(rgb, kept, confirm=True)
 
 
 def _tile_origins(W: int, H: int, side: int) -> list[tuple[int, int]]:
@@ -437,13 +444,6 @@ def _tile_origins(W: int, H: int, side: int) -> list[tuple[int, int]]:
         out = list(range(0, max(n - side, 0) + 1, max(side // 2, 1)))
         return out + [n - side] if out[-1] + side < n else out
     return [(x, y) for y in starts(H) for x in starts(W)]
-
-
-def _box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    return inter / max((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter, 1e-9)
 
 
 class TrackingFaceMesh(_Closing):

@@ -164,7 +164,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError, ValueError, OverflowError):  # another user's process, or unknowable
+    except (OSError, ValueError, OverflowError):  # another user's process (EPERM), or unknowable
         return True
     return True
 

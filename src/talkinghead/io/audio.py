@@ -71,7 +71,6 @@ def wav_truncation(path: str | os.PathLike) -> str | None:
     return None
 
 
-
 MP3_LENGTH_TAGS = (b"Xing", b"Info", b"VBRI")  # a first-frame header that gives the stream's frame count
 
 
@@ -103,6 +102,7 @@ def mp3_truncation(path: str | os.PathLike, decoded_s: float) -> str | None:
         return (f"truncated MP3 file: {decoded_s:.2f} of the {declared:.2f} s its header announces "
                 f"({100 * decoded_s / declared:.0f} %); using those")
     return None
+
 
 def read_audio(
     path: str | os.PathLike, sr: int = 16000, mono: bool = True
